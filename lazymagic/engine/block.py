@@ -1,0 +1,504 @@
+"""Blocks: the tree of layers that owns the parameters, and how it materializes.
+
+Every operation that can fill shapes (a forward pass, ``infer_shape``,
+``initialize``) runs in two phases. The first walks the tree and *plans*: it works
+out every parameter shape it reaches and checks every layer, changing nothing. Only
+when the whole plan holds does the second phase commit it: set shapes, check the
+memory limit, allocate and fill. A failure in either phase leaves every parameter
+as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .. import init as _init
+from ..errors import (
+    DeferredInitializationError,
+    LazyMagicError,
+    LazyMagicWarning,
+    ShapeError,
+)
+from . import events, memory
+from .parameter import Parameter, State
+from .shapes import Shape, format_shape, is_complete, normalize_shape
+
+if TYPE_CHECKING:
+    from .table import ParameterDict
+
+logger = logging.getLogger(__name__)
+
+Mismatch = Callable[[tuple[int | None, ...], tuple[int | None, ...]], str]
+
+
+class Plan:
+    """The shapes one pass proposes, gathered before anything changes.
+
+    Args:
+        symbolic: the pass comes from ``infer_shape`` (dimensions may be names).
+    """
+
+    def __init__(self, symbolic: bool = False) -> None:
+        self.symbolic = symbolic
+        self._shapes: dict[int, tuple[Parameter, tuple[int | None, ...], Block]] = {}
+        self.reached: dict[int, Parameter] = {}
+
+    def fill(
+        self,
+        layer: Block,
+        param: Parameter,
+        shape: tuple[Any, ...],
+        mismatch: Mismatch | None = None,
+    ) -> None:
+        """Propose ``shape`` for ``param``; symbolic dimensions count as unknown.
+
+        Raises:
+            ShapeError: the shape contradicts a known dimension (message from
+                ``mismatch``) or what another layer sharing ``param`` proposed.
+        """
+        new = tuple(d if isinstance(d, int) else None for d in shape)
+        self.reached[id(param)] = param
+        earlier = self._shapes.get(id(param))
+        known = earlier[1] if earlier else param.shape
+        if len(known) != len(new) or any(
+            k is not None and n is not None and k != n
+            for k, n in zip(known, new, strict=False)
+        ):
+            if earlier and earlier[2] is not layer:
+                raise ShapeError(
+                    f"{earlier[2].where()} and {layer.where()} share parameter "
+                    f"'{param.name}', but the first needs shape "
+                    f"{format_shape(known)} and the second {format_shape(new)}.\n"
+                    "No parameter was changed. Tied layers must receive inputs of "
+                    "the same size."
+                )
+            message = mismatch(known, new) if mismatch else (
+                f"{layer.where()} needs parameter "
+                f"'{param.name}' to have shape {format_shape(new)}, but it has "
+                f"{format_shape(known)}.\nNo parameter was changed."
+            )
+            raise ShapeError(message)
+        merged = tuple(k if k is not None else n for k, n in zip(known, new, strict=True))
+        self._shapes[id(param)] = (param, merged, layer)
+
+    def known(self, param: Parameter) -> tuple[int | None, ...]:
+        """The shape of ``param`` as this plan sees it so far."""
+        entry = self._shapes.get(id(param))
+        return entry[1] if entry else param.shape
+
+    def new_shapes(self) -> list[tuple[Parameter, tuple[int | None, ...]]]:
+        """Parameters whose shape this plan fills in, with their new shapes."""
+        return [(p, s) for p, s, _ in self._shapes.values() if s != p.shape]
+
+
+class Context:
+    """What a forward pass carries besides the data: the mode and deferred writes."""
+
+    def __init__(self, training: bool) -> None:
+        self.training = training
+        self._rng: np.random.Generator | None = None
+        self.updates: list[tuple[np.ndarray, np.ndarray]] = []
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = np.random.default_rng()
+        return self._rng
+
+    def defer_write(self, target: np.ndarray, value: np.ndarray) -> None:
+        """Write ``value`` into ``target`` only if the whole pass succeeds."""
+        self.updates.append((target, value))
+
+    def commit(self) -> None:
+        for target, value in self.updates:
+            target[...] = value
+
+
+class Block:
+    """Base class of every layer and container.
+
+    Args:
+        label: a name for this block; its parameters' dotted names use it in place
+            of the index (``fc1.weight``).
+        share: another block of the same kind whose parameters this one reuses.
+    """
+
+    kind = "block"
+
+    def __init__(self, *, label: str | None = None, share: Block | None = None) -> None:
+        if label is not None and (not isinstance(label, str) or not label):
+            raise TypeError(f"a label must be a non-empty string, got {label!r}.")
+        if label is not None and "." in label:
+            raise ValueError(
+                f"label '{label}' contains '.', which separates the steps of dotted "
+                "names; choose a label without it."
+            )
+        if share is not None and type(share) is not type(self):
+            raise TypeError(
+                f"a {self.kind} layer can only share parameters with another "
+                f"{self.kind} layer, not with {share!r}."
+            )
+        self.label = label
+        self.share = share
+        self.path = label or ""
+        self._params: dict[str, Parameter] = {}
+        # Defaults a later initialize() uses; the magic's --init and --seed set them.
+        self.default_init: _init.Initializer | None = None
+        self.default_seed: int | None = None
+
+    # -- building ------------------------------------------------------------------
+
+    def _declare(
+        self,
+        name: str,
+        shape: Shape,
+        init: _init.Initializer | None = None,
+        dim_names: tuple[str, ...] | None = None,
+        hint: tuple[str, str] = ("in_units=20", "20"),
+    ) -> Parameter:
+        """Create a parameter (or take the shared block's) and register it."""
+        if self.share is not None:
+            param = self.share._params[name]
+            new = tuple(d if isinstance(d, int) else None for d in shape)
+            if len(new) != len(param.shape) or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(new, param.shape, strict=False)
+            ):
+                raise ShapeError(
+                    f"this {self.describe()} layer shares '{name}' with "
+                    f"{self.share.describe()}, whose shape is "
+                    f"{format_shape(param.shape)}; this layer declares "
+                    f"{format_shape(new)}.\nDeclare the same sizes for tied layers."
+                )
+        else:
+            param = Parameter(name, shape, init=init, dim_names=dim_names)
+            param.hint_keyword, param.hint_example = hint
+        self._params[name] = param
+        return param
+
+    def children(self) -> list[tuple[str, Block]]:
+        """The child blocks, each with the step it adds to dotted names."""
+        return []
+
+    def describe(self) -> str:
+        """A short DSL-like description for messages, such as ``dense 256``."""
+        return self.kind
+
+    def where(self) -> str:
+        """How messages name this block: ``layer '0' (dense 256)``."""
+        if self.path:
+            return f"layer '{self.path}' ({self.describe()})"
+        return f"the {self.describe()} layer"
+
+    # -- naming --------------------------------------------------------------------
+
+    def _assign_names(self) -> None:
+        """Give every block its path and every parameter its dotted name.
+
+        Names are relative to the block the user calls; a tied parameter keeps the
+        first name it is reached under.
+        """
+        seen: set[int] = set()
+
+        def walk(block: Block, path: str) -> None:
+            block.path = path
+            for local, param in block._params.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    param.name = f"{path}.{local}" if path else local
+            for step, child in block.children():
+                walk(child, f"{path}.{step}" if path else step)
+
+        walk(self, "")
+
+    def _unique_params(self) -> Iterator[Parameter]:
+        seen: set[int] = set()
+
+        def walk(block: Block) -> Iterator[Parameter]:
+            for param in block._params.values():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield param
+            for _, child in block.children():
+                yield from walk(child)
+
+        return walk(self)
+
+    def _layers(self) -> Iterator[Block]:
+        yield self
+        for _, child in self.children():
+            yield from child._layers()
+
+    def collect_params(self) -> ParameterDict:
+        """Return every parameter under its dotted name, in order; tied ones once.
+
+        The result prints as a table and has an HTML form for notebooks.
+        """
+        from .table import ParameterDict
+
+        self._assign_names()
+        return ParameterDict((p.name, p) for p in self._unique_params())
+
+    # -- the three operations ------------------------------------------------------
+
+    def initialize(
+        self,
+        init: _init.Initializer | str | None = None,
+        seed: int | None = None,
+        force_reinit: bool = False,
+    ) -> None:
+        """Choose and record the initializer of every parameter.
+
+        Parameters whose shape is known get their values at once; the others
+        become pending and materialize when the input size is known.
+
+        Args:
+            init: the initializer for parameters that have none of their own
+                (biases keep zeros, batch-norm scales ones). Defaults to the
+                ``--init`` of the ``%%lazynet`` cell, else ``Uniform(0.07)``.
+            seed: with a seed, each parameter's values depend only on the seed and
+                its dotted name. Defaults to the cell's ``--seed``, else fresh.
+            force_reinit: redraw parameters that already have values.
+
+        Raises:
+            MemoryLimitError: the parameters that would materialize now exceed
+                ``lazymagic.options.max_param_bytes``; nothing changes.
+        """
+        __tracebackhide__ = True
+        chosen = _init.parse(init) or self.default_init or _init.Uniform()
+        if seed is None:
+            seed = self.default_seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int, got {seed!r}.")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be zero or positive, got {seed}.")
+        fresh = np.random.SeedSequence().entropy if seed is None else seed
+        self._assign_names()
+
+        kept, plans = [], []
+        for param in self._unique_params():
+            if param.state is State.MATERIALIZED and not force_reinit:
+                kept.append(param)
+                continue
+            param_init = param.own_init or chosen
+            param_seed = (
+                seed if seed is not None
+                else param.seed if param.seed is not None and force_reinit
+                else fresh
+            )
+            if param.is_complete:  # a wrong initializer fails here, before any change
+                param_init.describe(param.shape, param.name)  # type: ignore[arg-type]
+            plans.append((param, param_init, param_seed))
+        memory.check([p for p, _, _ in plans if p.is_complete])
+
+        changed = []
+        with _Rollback([p for p, _, _ in plans]):
+            for param, param_init, param_seed in plans:
+                param.init, param.seed = param_init, param_seed
+                if param.is_complete:
+                    param.materialize()
+                else:
+                    param.state = State.PENDING
+                changed.append(param)
+        events.notify(changed)
+        if kept:
+            names = ", ".join(f"'{p.name}'" for p in kept)
+            warnings.warn(
+                f"{len(kept)} parameter(s) already have values and were kept: "
+                f"{names}.\nPass force_reinit=True to draw them again.",
+                LazyMagicWarning,
+                stacklevel=2,
+            )
+
+    def infer_shape(self, shape: Any) -> Shape:
+        """Fill every parameter shape from an input shape alone, computing nothing.
+
+        Dimensions may be ints, names (``"batch"``) or ``None``. Declared
+        parameters get their shapes and stay declared; pending ones whose shape
+        becomes complete materialize, as in a forward pass.
+
+        Returns:
+            The output shape, with the input's names kept.
+
+        >>> from lazymagic import nn
+        >>> net = nn.Sequential(nn.Dense(256, activation="relu"), nn.Dense(10))
+        >>> net.infer_shape(("batch", 20))
+        ('batch', 10)
+        >>> net[0].weight.shape
+        (256, 20)
+        """
+        __tracebackhide__ = True
+        dims = normalize_shape(shape, "the input shape")
+        self._assign_names()
+        plan = Plan(symbolic=True)
+        out = self._infer(dims, plan)
+        self._commit(plan, run=None)
+        return out
+
+    def __call__(self, x: npt.ArrayLike, training: bool = False) -> np.ndarray:
+        """Run a forward pass; the first one materializes the pending parameters.
+
+        Raises:
+            ShapeError: the input does not fit a layer; nothing changes.
+            DeferredInitializationError: ``initialize()`` was never called.
+        """
+        __tracebackhide__ = True
+        data = _as_input(x)
+        self._assign_names()
+        plan = Plan()
+        self._infer(tuple(data.shape), plan)
+        ctx = Context(training)
+        return self._commit(plan, run=lambda: self._forward(data, ctx), ctx=ctx)
+
+    def _commit(
+        self,
+        plan: Plan,
+        run: Callable[[], np.ndarray] | None,
+        ctx: Context | None = None,
+    ) -> Any:
+        """Second phase: apply a checked plan, run, and undo everything on failure."""
+        if run is not None:
+            never = [p for p in plan.reached.values() if p.state is State.DECLARED]
+            if never:
+                names = ", ".join(f"'{p.name}'" for p in never[:4])
+                more = f" and {len(never) - 4} more" if len(never) > 4 else ""
+                raise DeferredInitializationError(
+                    f"the net was never initialized: parameters {names}{more} have "
+                    "no initializer yet.\nCall net.initialize() before passing data."
+                )
+        updates = plan.new_shapes()
+        ready = [
+            p for p, s in updates if p.state is State.PENDING and is_complete(s)
+        ]
+        for param in ready:  # check initializers against their final shapes
+            shape = dict((id(p), s) for p, s in updates)[id(param)]
+            param.init.describe(shape, param.name)  # type: ignore[union-attr,arg-type]
+        memory.check(ready, shapes=dict((id(p), s) for p, s in updates))
+
+        touched = [p for p, _ in updates]
+        result = None
+        with _Rollback(touched):
+            for param, new_shape in updates:
+                param.shape = new_shape
+            for param in ready:
+                param.materialize()
+            if run is not None:
+                result = run()
+                if ctx is not None:
+                    ctx.commit()
+        events.notify(touched)
+        if run is not None:
+            self._warn_unreached(plan)
+        return result
+
+    def _warn_unreached(self, plan: Plan) -> None:
+        missed = [
+            p for p in self._unique_params()
+            if id(p) not in plan.reached and p.state is not State.MATERIALIZED
+        ]
+        if missed:
+            names = ", ".join(f"'{p.name}'" for p in missed)
+            warnings.warn(
+                f"the forward pass never reached {names}, so they are still "
+                f"{missed[0].state.value}.\nCheck that every layer is used, or give "
+                "them their input size another way.",
+                LazyMagicWarning,
+                stacklevel=3,
+            )
+
+    # -- what layers implement -----------------------------------------------------
+
+    def _infer(self, shape: Shape, plan: Plan) -> Shape:
+        """Check ``shape`` against this block, propose parameter shapes, and return
+        the output shape, without computing anything."""
+        raise NotImplementedError(f"{type(self).__name__} does not infer shapes")
+
+    def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no forward pass")
+
+    # -- persistence ---------------------------------------------------------------
+
+    def save_parameters(self, path: str) -> None:
+        """Write every materialized parameter to an ``.npz`` file (no pickle)."""
+        from .storage import save
+
+        self._assign_names()
+        save(self, path)
+
+    def load_parameters(self, path: str) -> None:
+        """Read parameters from ``.npz``; fills unknown shapes, checks known ones."""
+        from .storage import load
+
+        self._assign_names()
+        load(self, path)
+
+    def cast(self, dtype: npt.DTypeLike) -> None:
+        """Change every parameter's dtype (and its values, if they exist)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"parameters must be floating point, not {dtype}.")
+        for param in self._unique_params():
+            param.dtype = dtype
+            if param._data is not None:
+                param._data = param._data.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class _Rollback:
+    """Restore parameters' shape, state, values and seed if the block raises."""
+
+    def __init__(self, params: list[Parameter]) -> None:
+        self._saved = [
+            (p, p.shape, p.state, p._data, p.init, p.seed) for p in params
+        ]
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
+        if kind is not None:
+            for p, shape, state, data, init, seed in self._saved:
+                p.shape, p.state, p._data, p.init, p.seed = shape, state, data, init, seed
+            logger.debug("rolled back %d parameters after %s", len(self._saved), kind)
+        return False
+
+
+def _as_input(x: npt.ArrayLike) -> np.ndarray:
+    """Turn the user's input into an array, refusing what is not numbers."""
+    if isinstance(x, np.ndarray):
+        data = x
+    else:
+        try:
+            data = np.asarray(x)
+        except ValueError as err:  # ragged lists
+            raise ShapeError(
+                f"the input could not become an array ({err}).\n"
+                "Pass a NumPy array, or nested lists whose rows have equal length."
+            ) from None
+    if data.dtype.kind not in "biuf":
+        raise TypeError(
+            f"the input holds {data.dtype} values; a net takes numbers.\n"
+            "Pass a numeric NumPy array, e.g. X.astype(np.float32)."
+        )
+    if data.ndim == 0:
+        raise ShapeError(
+            "the input is a single number; a net takes a batch.\n"
+            "Pass an array whose first axis is the batch, e.g. X.reshape(1, -1)."
+        )
+    return data
+
+
+def layer_error(layer: Block, text: str, hint: str) -> ShapeError:
+    """A ShapeError that names ``layer`` and says what to do."""
+    return ShapeError(f"{layer.where()} {text}\n{hint}".rstrip())
+
+
+__all__ = ["Block", "Plan", "Context", "LazyMagicError", "layer_error"]

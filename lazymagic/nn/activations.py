@@ -1,0 +1,130 @@
+"""Activation functions, as functions and as layers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..engine.block import Block, Context, Plan
+from ..engine.shapes import Shape
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0, dtype=x.dtype if x.dtype.kind == "f" else None)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    # The tanh form never overflows, unlike 1 / (1 + exp(-x)) for large -x.
+    out = np.tanh(x * 0.5)
+    out += 1
+    out *= 0.5
+    return out
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    return np.tanh(x)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True) if x.size else x.copy()
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    # Limitation: GELU uses the tanh approximation (NumPy has no erf); it differs
+    # from the exact form by less than 1e-3.
+    inner = x * x
+    inner *= 0.044715 * x
+    inner += x
+    inner *= _GELU_C
+    np.tanh(inner, out=inner)
+    inner += 1
+    inner *= 0.5 * x
+    return inner
+
+
+def leaky_relu(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
+    return np.where(x > 0, x, x * np.asarray(alpha, dtype=x.dtype))
+
+
+def identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+FUNCTIONS = {
+    "relu": relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
+    "gelu": gelu,
+    "leakyrelu": leaky_relu,
+    "identity": identity,
+}
+
+
+def check_activation(name: str | None) -> str | None:
+    """Return the activation's canonical name, or raise a ValueError saying which
+    names exist."""
+    if name is None:
+        return None
+    key = str(name).lower().replace("_", "")
+    if key in ("linear", "none"):
+        return None
+    if key not in FUNCTIONS:
+        import difflib
+
+        close = difflib.get_close_matches(key, FUNCTIONS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ValueError(
+            f"unknown activation '{name}'.{hint}\nKnown: {', '.join(FUNCTIONS)}."
+        )
+    return key
+
+
+class Activation(Block):
+    """An activation function as a layer: ``Activation("relu")``."""
+
+    kind = "activation"
+
+    def __init__(self, activation: str, *, label: str | None = None) -> None:
+        super().__init__(label=label)
+        name = check_activation(activation)
+        self.activation = name or "identity"
+        self._fn = FUNCTIONS[self.activation]
+
+    def describe(self) -> str:
+        return self.activation
+
+    def _infer(self, shape: Shape, plan: Plan) -> Shape:
+        return shape
+
+    def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        return self._fn(x)
+
+    def __repr__(self) -> str:
+        return f"Activation({self.activation})"
+
+
+class LeakyReLU(Activation):
+    """``x`` where positive, ``alpha · x`` elsewhere."""
+
+    def __init__(self, alpha: float = 0.01, *, label: str | None = None) -> None:
+        super().__init__("leakyrelu", label=label)
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+            raise TypeError(f"LeakyReLU alpha must be a number, got {alpha!r}.")
+        self.alpha = float(alpha)
+
+    def describe(self) -> str:
+        return f"leakyrelu {self.alpha:g}"
+
+    def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        return leaky_relu(x, self.alpha)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU({self.alpha:g})"
