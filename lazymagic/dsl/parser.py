@@ -23,8 +23,12 @@ from pathlib import Path
 from typing import Literal
 
 from lark import Lark, Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
-from lark.exceptions import UnexpectedToken
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 
 from lazymagic.errors import LazyNetSyntaxError
 
@@ -41,7 +45,9 @@ __all__ = [
     "parse",
 ]
 
-ValueKind = Literal["int", "float", "bool", "name", "unknown", "tuple", "call", "lookup"]
+ValueKind = Literal[
+    "int", "float", "bool", "name", "unknown", "tuple", "call", "lookup"
+]
 BlockKind = Literal["residual", "repeat", "sequential", "shortcut"]
 
 BLOCK_KINDS: tuple[str, ...] = ("residual", "repeat", "sequential", "shortcut")
@@ -198,7 +204,7 @@ SYNTAX_ERROR_EXAMPLES: tuple[SyntaxErrorExamples, ...] = (
         "a statement must start with a layer, a block or a label.",
         "Start the line with a layer ('dense 10'), a label ('fc1 = dense 10') or a "
         "block ('residual:').",
-        ("= dense 10", "10 dense", "(3, 3)", ": relu", "{hidden}", "?", "normal(1)"),
+        ("= dense 10", "10 dense", "(3, 3)", ": relu", "{hidden}", "?", "-1"),
     ),
     SyntaxErrorExamples(
         "values in a tuple or a call are separated by commas.",
@@ -375,9 +381,8 @@ def parse(text: str) -> list[Statement]:
     """
     __tracebackhide__ = True
     texts = _LINE_BREAK.split(text)
-    lines = [line for line in _split_lines(texts) if line is not None]
     nesting = _Nesting()
-    for line in lines:
+    for line in _split_lines(texts):
         nesting.add(line, _parse_statement(line))
     statements = nesting.finish()
     if not any(not isinstance(statement, Input) for statement in statements):
@@ -385,13 +390,12 @@ def parse(text: str) -> list[Statement]:
     return statements
 
 
-def _split_lines(texts: list[str]) -> Iterable[_Line | None]:
+def _split_lines(texts: list[str]) -> Iterable[_Line]:
     """Yield each line that holds a statement, checking its indentation."""
     __tracebackhide__ = True
     for number, line_text in enumerate(texts, start=1):
         code = line_text.split("#", 1)[0]
         if not code.strip():
-            yield None
             continue
         blanks = _LEADING_BLANKS.match(code).group()  # type: ignore[union-attr]
         if "\t" in blanks:
@@ -406,25 +410,18 @@ def _split_lines(texts: list[str]) -> Iterable[_Line | None]:
 
 
 def _no_layers(texts: list[str], statements: list[Statement]) -> LazyNetSyntaxError:
+    """Say that the body has no layers, at its input line if it has one."""
+    line, column, what = 1, 1, "the cell declares no layers."
+    if statements:
+        line = statements[0].line
+        column = len(texts[line - 1].split("#", 1)[0].rstrip()) + 1
+        what = "the cell declares no layers, only its input."
     hint = (
         "Write one statement per line, for example:\n"
         "    dense 256 act=relu\n"
         "    dense 10"
     )
-    if statements:
-        only = statements[0]
-        source = texts[only.line - 1]
-        column = len(source.split("#", 1)[0].rstrip()) + 1
-        return LazyNetSyntaxError(
-            "the cell declares no layers, only its input.",
-            only.line,
-            column,
-            source,
-            hint.replace("for example:", "after the input line, for example:"),
-        )
-    return LazyNetSyntaxError(
-        "the cell declares no layers.", 1, 1, texts[0], hint
-    )
+    return LazyNetSyntaxError(what, line, column, texts[line - 1], hint)
 
 
 def _parse_statement(line: _Line) -> Statement | _Header:
@@ -466,20 +463,25 @@ def _friendly(error: UnexpectedInput, line: _Line) -> LazyNetSyntaxError:
     column = line.end_column if at_end else max(int(error.column), 1)
     if key in exact:
         return line.error(exact[key].message, column, exact[key].hint)
-    expected = error.allowed if isinstance(error, UnexpectedCharacters) else None
+    expected = _expect(_accepted(error))
     if isinstance(error, UnexpectedCharacters):
-        return line.error(_stray(line.code, column), column, _expect(expected))
+        return line.error(_stray(line.code, column), column, expected)
     if key[0] in by_state:
         return line.error(by_state[key[0]].message, column, by_state[key[0]].hint)
-    expected = set(error.expected) if isinstance(error, UnexpectedToken) else set()
-    if at_end and "RPAR" in expected:
-        return line.error(
-            "'(' is not closed before the end of the line.", column, _expect(expected)
-        )
     if at_end:
-        return line.error("the line ends too early.", column, _expect(expected))
+        return line.error("the line ends too early.", column, expected)
     found = str(getattr(error, "token", "")) or "this"
-    return line.error(f"unexpected '{found}'.", column, _expect(expected))
+    return line.error(f"unexpected '{found}'.", column, expected)
+
+
+def _accepted(error: UnexpectedInput) -> set[str]:
+    """Return the tokens that would have let the parser go on."""
+    interactive = getattr(error, "interactive_parser", None)
+    if interactive is not None:
+        return set(interactive.accepts())
+    if isinstance(error, UnexpectedCharacters):
+        return set(error.allowed or ())
+    return set(getattr(error, "expected", ()))
 
 
 def _stray(code: str, column: int) -> str:
@@ -492,9 +494,9 @@ def _stray(code: str, column: int) -> str:
     return f"unexpected character '{shown}'."
 
 
-def _expect(terminals: Iterable[str] | None) -> str:
+def _expect(terminals: set[str]) -> str:
     """Say in words which tokens would have been accepted."""
-    names = set(terminals or ())
+    names = set(terminals)
     words = []
     if names & _VALUE_TERMINALS:
         words.append("a value (a number, a name, '?', a tuple, a call or a {lookup})")
@@ -525,11 +527,7 @@ class _Statement:
         if item.data != "option":
             value = self._value(item)
             if self.options:
-                raise self.line.error(
-                    f"the value '{value}' comes after option '{self.options[0].key}'.",
-                    value.column,
-                    "Write the positional values first, then the key=value options.",
-                )
+                raise self._value_after_option(value)
             self.args.append(value)
             return
         key: Token = item.children[0]
@@ -542,6 +540,20 @@ class _Statement:
                 )
         value = self._value(item.children[2])
         self.options.append(Option(str(key), value, self.line.number, key.column))
+
+    def _value_after_option(self, value: Value) -> LazyNetSyntaxError:
+        last = self.options[-1]
+        hint = "Write the positional values first, then the key=value options."
+        if last.value.kind == "name" and value.kind == "tuple":
+            hint = (
+                "To call an initializer, write '(' right after its name, for "
+                f"example {last.key}={last.value}{value}. " + hint
+            )
+        return self.line.error(
+            f"the value '{value}' comes after option '{last.key}'.",
+            value.column,
+            hint,
+        )
 
     def _value(self, tree: Tree) -> Value:
         """Convert a value subtree; nesting is bounded by ``_check_nesting``."""

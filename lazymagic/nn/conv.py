@@ -1,0 +1,288 @@
+"""Convolutions (NCW and NCHW layouts), as BLAS products over strided views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import init as _init
+from ..engine.block import Block, Context, Plan, layer_error
+from ..engine.shapes import Shape, format_shape, window_arithmetic, window_output
+from .activations import FUNCTIONS, check_activation
+from .dense import check_size
+
+AXES = ("width",), ("height", "width")
+
+
+def as_tuple(value: int | Sequence[int], nd: int, what: str, owner: str) -> tuple:
+    """Accept an int or a tuple of ``nd`` ints."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return (int(value),) * nd
+    try:
+        items = tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        items = ()
+    if len(items) != nd or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items
+    ):
+        raise ValueError(
+            f"{owner} needs {what} as an int or a tuple of {nd} ints, got {value!r}."
+        )
+    return tuple(int(v) for v in items)
+
+
+def output_sizes(
+    layer: Block,
+    shape: Shape,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple:
+    """The spatial output sizes, or a ShapeError showing the arithmetic."""
+    nd = len(kernel)
+    sizes = []
+    for i in range(nd):
+        n = shape[2 + i]
+        out = window_output(n, kernel[i], stride[i], padding[i], dilation[i])
+        if isinstance(out, int) and out <= 0:
+            axis = AXES[nd - 1][i]
+            arithmetic = window_arithmetic(n, kernel[i], stride[i], padding[i], dilation[i])  # type: ignore[arg-type]
+            raise layer_error(
+                layer,
+                f"would make an output of {axis} {out} from an input of {axis} {n} "
+                f"(input shape {format_shape(shape)}): {arithmetic}.",
+                "No parameter was changed. The window is larger than the padded "
+                "input: use a smaller kernel or stride, more padding, or a larger "
+                "input.",
+            )
+        sizes.append(out)
+    return tuple(sizes)
+
+
+def check_rank(layer: Block, shape: Shape, nd: int) -> None:
+    layout = "(batch, channels, width)" if nd == 1 else "(batch, channels, height, width)"
+    if len(shape) != nd + 2:
+        raise layer_error(
+            layer,
+            f"expects a {nd + 2}-D input {layout}; it got {len(shape)}-D, shape "
+            f"{format_shape(shape)}.",
+            "Reshape the input to that layout (add the channel axis with "
+            "X[:, None] for one channel).",
+        )
+
+
+def windows(
+    x: np.ndarray,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out: tuple[int, ...],
+) -> np.ndarray:
+    """A read-only view (N, C, *out, *kernel) of every window of ``x``; no copy."""
+    nd = len(kernel)
+    s = x.strides
+    spatial = s[2:]
+    shape = (*x.shape[:2], *out, *kernel)
+    strides = (
+        *s[:2],
+        *(spatial[i] * stride[i] for i in range(nd)),
+        *(spatial[i] * dilation[i] for i in range(nd)),
+    )
+    return as_strided(x, shape, strides, writeable=False)
+
+
+def pad(x: np.ndarray, padding: tuple[int, ...], value: float = 0.0) -> np.ndarray:
+    if not any(padding):
+        return x
+    widths = [(0, 0), (0, 0)] + [(p, p) for p in padding]
+    return np.pad(x, widths, constant_values=value)
+
+
+class _Conv(Block):
+    nd = 2
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        padding: int | Sequence[int] = 0,
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        activation: str | None = None,
+        use_bias: bool = True,
+        in_channels: int | None = None,
+        weight_initializer: _init.Initializer | str | None = None,
+        bias_initializer: _init.Initializer | str | None = None,
+        *,
+        label: str | None = None,
+        share: Block | None = None,
+    ) -> None:
+        super().__init__(label=label, share=share)
+        owner = type(self).__name__
+        nd = self.nd
+        check_size(channels, "channels", owner)
+        check_size(groups, "groups", owner)
+        check_size(in_channels, "in_channels", owner, allow_none=True)
+        self.channels = int(channels)
+        self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", owner)
+        self.strides = as_tuple(strides, nd, "strides", owner)
+        self.padding = as_tuple(padding, nd, "padding", owner)
+        self.dilation = as_tuple(dilation, nd, "dilation", owner)
+        if min(self.kernel_size + self.strides + self.dilation) < 1:
+            raise ValueError(
+                f"{owner} needs kernel_size, strides and dilation of at least 1."
+            )
+        if min(self.padding) < 0:
+            raise ValueError(f"{owner} needs padding of at least 0.")
+        self.groups = int(groups)
+        if self.channels % self.groups:
+            raise ValueError(
+                f"{owner} has {channels} channels, which {groups} groups cannot "
+                "split evenly; make channels a multiple of groups."
+            )
+        if in_channels is not None and in_channels % self.groups:
+            raise ValueError(
+                f"{owner} has in_channels={in_channels}, which {groups} groups "
+                "cannot split evenly."
+            )
+        self.activation = check_activation(activation)
+        per_group = None if in_channels is None else in_channels // self.groups
+        hint = ("in_channels=3", "3, 32, 32" if nd == 2 else "3, 100")
+        kernel_names = tuple(f"k{i}" for i in range(nd))
+        self.weight = self._declare(
+            "weight", (self.channels, per_group, *self.kernel_size),
+            _init.parse(weight_initializer),
+            ("channels", "in_channels", *kernel_names), hint,
+        )
+        self.bias = None
+        if use_bias:
+            self.bias = self._declare(
+                "bias", (self.channels,),
+                _init.parse(bias_initializer) or _init.Zero(), ("channels",), hint,
+            )
+
+    @property
+    def in_channels(self) -> int | None:
+        per_group = self.weight.shape[1]
+        return None if per_group is None else per_group * self.groups
+
+    def describe(self) -> str:
+        k = self.kernel_size
+        text = f"conv{self.nd}d {self.channels} kernel={k[0] if len(set(k)) == 1 else k}"
+        if any(s != 1 for s in self.strides):
+            text += f" stride={self.strides[0]}"
+        return text
+
+    def _infer(self, shape: Shape, plan: Plan) -> Shape:
+        check_rank(self, shape, self.nd)
+        channels = shape[1]
+        if channels == 0:
+            raise layer_error(
+                self, "received an input with zero channels.",
+                "A convolution needs at least one input channel; check the input.",
+            )
+        if isinstance(channels, int) and channels % self.groups:
+            raise layer_error(
+                self,
+                f"received {channels} input channels, which its {self.groups} groups "
+                "cannot split evenly.",
+                "No parameter was changed. Give it a channel count divisible by "
+                "groups.",
+            )
+        per_group = channels // self.groups if isinstance(channels, int) else None
+        out = output_sizes(
+            self, shape, self.kernel_size, self.strides, self.padding, self.dilation
+        )
+
+        def mismatch(known, new) -> str:
+            how = "was materialized" if self.weight.state == "materialized" else (
+                "was declared")
+            return (
+                f"{self.where()} {how} for {known[1] * self.groups} input channels; "
+                f"this input has {channels} (shape {format_shape(shape)}).\n"
+                f"No parameter was changed. Pass inputs with {known[1] * self.groups} "
+                "channels, or declare a new net."
+            )
+
+        plan.fill(self, self.weight, (self.channels, per_group, *self.kernel_size),
+                  mismatch)
+        if self.bias is not None:
+            plan.fill(self, self.bias, (self.channels,))
+        return (shape[0], self.channels, *out)
+
+    def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        w = self.weight._data
+        if x.dtype != w.dtype:
+            x = x.astype(w.dtype)
+        nd = self.nd
+        n = x.shape[0]
+        out = tuple(
+            (x.shape[2 + i] + 2 * self.padding[i]
+             - self.dilation[i] * (self.kernel_size[i] - 1) - 1) // self.strides[i] + 1
+            for i in range(nd)
+        )
+        win = windows(pad(x, self.padding), self.kernel_size, self.strides,
+                      self.dilation, out)
+        if self.groups == 1:
+            # (N, *out, C, *k) gathered once into rows, then one BLAS product.
+            order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
+            cols = win.transpose(order).reshape(n * int(np.prod(out)), -1)
+            y = cols @ w.reshape(self.channels, -1).T
+            y = y.reshape(n, *out, self.channels)
+            y = np.moveaxis(y, -1, 1)
+        else:
+            g = self.groups
+            cg = x.shape[1] // g
+            wg = w.reshape(g, self.channels // g, cg, *self.kernel_size)
+            wing = win.reshape(n, g, cg, *out, *self.kernel_size)
+            spatial = "hw"[:nd]
+            kern = "ij"[:nd]
+            y = np.einsum(
+                f"ngc{spatial}{kern},goc{kern}->ngo{spatial}", wing, wg, optimize=True
+            ).reshape(n, self.channels, *out)
+        if self.bias is not None:
+            y = y + self.bias._data.reshape(-1, *([1] * nd))
+        if self.activation is not None:
+            y = FUNCTIONS[self.activation](y)
+        return y
+
+    def __repr__(self) -> str:
+        c_in = "?" if self.in_channels is None else self.in_channels
+        k = self.kernel_size
+        extra = ""
+        if any(s != 1 for s in self.strides):
+            extra += f", stride={self.strides}"
+        if any(self.padding):
+            extra += f", padding={self.padding}"
+        if self.groups != 1:
+            extra += f", groups={self.groups}"
+        act = f", {self.activation}" if self.activation else ""
+        return f"{type(self).__name__}({c_in} -> {self.channels}, kernel_size={k}{extra}{act})"
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (batch, channels, width); weight ``(channels,
+    in_channels/groups, k)``."""
+
+    kind = "conv1d"
+    nd = 1
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (batch, channels, height, width); weight ``(channels,
+    in_channels/groups, kh, kw)``.
+
+    Args:
+        channels: output channels.
+        kernel_size, strides, padding, dilation: an int or a (height, width) pair.
+        groups: split the channels into groups convolved separately.
+        in_channels: input channels, unknown until data or ``infer_shape`` tells,
+            unless given.
+    """
+
+    kind = "conv2d"
+    nd = 2

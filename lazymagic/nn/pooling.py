@@ -1,0 +1,149 @@
+"""Max and average pooling over strided views, and global average pooling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..engine.block import Block, Context, Plan, layer_error
+from ..engine.shapes import Shape, format_shape
+from .conv import as_tuple, check_rank, output_sizes, pad, windows
+
+
+class _Pool(Block):
+    nd = 2
+    op = "max"
+
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
+        *,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label=label)
+        owner = type(self).__name__
+        self.pool_size = as_tuple(pool_size, self.nd, "pool_size", owner)
+        # As in Gluon, the stride defaults to the pool size.
+        self.strides = as_tuple(
+            self.pool_size if strides is None else strides, self.nd, "strides", owner
+        )
+        self.padding = as_tuple(padding, self.nd, "padding", owner)
+        if min(self.pool_size + self.strides) < 1 or min(self.padding) < 0:
+            raise ValueError(
+                f"{owner} needs pool_size and strides of at least 1 and padding of "
+                "at least 0."
+            )
+        if any(2 * p > k for p, k in zip(self.padding, self.pool_size, strict=True)):
+            raise ValueError(
+                f"{owner} has padding {self.padding} larger than half its pool size "
+                f"{self.pool_size}; windows would hold only padding."
+            )
+
+    def describe(self) -> str:
+        k = self.pool_size
+        return f"{self.kind} kernel={k[0] if len(set(k)) == 1 else k}"
+
+    def _infer(self, shape: Shape, plan: Plan) -> Shape:
+        check_rank(self, shape, self.nd)
+        ones = (1,) * self.nd
+        out = output_sizes(self, shape, self.pool_size, self.strides, self.padding, ones)
+        return (shape[0], shape[1], *out)
+
+    def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        nd = self.nd
+        out = tuple(
+            (x.shape[2 + i] + 2 * self.padding[i] - self.pool_size[i]) // self.strides[i]
+            + 1
+            for i in range(nd)
+        )
+        if self.op == "max":
+            fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+            win = windows(pad(x, self.padding, fill), self.pool_size, self.strides,
+                          (1,) * nd, out)
+            return win.max(axis=tuple(range(-nd, 0)))
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        # Padding counts in the average, as in Gluon's default.
+        win = windows(pad(x, self.padding), self.pool_size, self.strides, (1,) * nd, out)
+        return win.mean(axis=tuple(range(-nd, 0)), dtype=x.dtype)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pool_size={self.pool_size}, "
+            f"strides={self.strides}, padding={self.padding})"
+        )
+
+
+class MaxPool1D(_Pool):
+    """Largest value in each window, over (batch, channels, width)."""
+
+    kind = "maxpool1d"
+    nd = 1
+
+
+class MaxPool2D(_Pool):
+    """Largest value in each window, over (batch, channels, height, width)."""
+
+    kind = "maxpool2d"
+    nd = 2
+
+
+class AvgPool1D(_Pool):
+    """Mean of each window, over (batch, channels, width)."""
+
+    kind = "avgpool1d"
+    nd = 1
+    op = "avg"
+
+
+class AvgPool2D(_Pool):
+    """Mean of each window, over (batch, channels, height, width)."""
+
+    kind = "avgpool2d"
+    nd = 2
+    op = "avg"
+
+
+class GlobalAvgPool(Block):
+    """Mean over every spatial axis, keeping them as size 1: (N, C, ...) → (N, C, 1...).
+
+    Works on NCW and NCHW alike; ``GlobalAvgPool2D`` and ``GlobalAvgPool1D`` also
+    check the rank.
+    """
+
+    kind = "globalavgpool"
+    nd: int | None = None
+
+    def __init__(self, *, label: str | None = None) -> None:
+        super().__init__(label=label)
+
+    def _infer(self, shape: Shape, plan: Plan) -> Shape:
+        if self.nd is not None:
+            check_rank(self, shape, self.nd)
+        elif len(shape) < 3:
+            raise layer_error(
+                self,
+                f"expects an input with channels and at least one spatial axis, "
+                f"(batch, channels, ...); it got shape {format_shape(shape)}.",
+                "Use it after convolutions, before flatten.",
+            )
+        return (shape[0], shape[1], *([1] * (len(shape) - 2)))
+
+    def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class GlobalAvgPool1D(GlobalAvgPool):
+    nd = 1
+
+
+class GlobalAvgPool2D(GlobalAvgPool):
+    nd = 2
