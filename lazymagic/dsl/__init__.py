@@ -1,0 +1,1 @@
+"""The %%lazynet language: ``parser`` reads a cell body, ``build`` declares the net."""

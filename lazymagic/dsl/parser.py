@@ -15,12 +15,13 @@ the builder's business (``lazymagic.dsl.build``).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import (
@@ -58,7 +59,7 @@ BLOCK_KINDS: tuple[str, ...] = ("residual", "repeat", "sequential", "shortcut")
 _MAX_NESTING = 50
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_LEADING_BLANKS = re.compile(r"[ \t]*")
+_WORD = re.compile(r"[A-Za-z0-9_.+\-]*")
 _BLOCKS_SPELLED = "'residual:', 'repeat N:', 'sequential [label]:' and 'shortcut:'"
 
 
@@ -89,14 +90,28 @@ class Value:
             return "?"
         if self.kind == "lookup":
             return f"{{{self.value}}}"
+        inner = ", ".join(str(item) for item in self.items)
         if self.kind == "tuple":
-            items = tuple(self.value)  # type: ignore[call-overload]
-            inner = ", ".join(str(item) for item in items)
-            return f"({inner},)" if len(items) == 1 else f"({inner})"
+            return f"({inner},)" if len(self.items) == 1 else f"({inner})"
         if self.kind == "call":
-            name, args = self.value  # type: ignore[misc]
-            return f"{name}({', '.join(str(arg) for arg in args)})"
+            return f"{self.call_name}({inner})"
         return str(self.value)
+
+    @property
+    def items(self) -> tuple[Value, ...]:
+        """Return the values of a tuple or the arguments of a call, else ``()``."""
+        if self.kind == "tuple":
+            return cast("tuple[Value, ...]", self.value)
+        if self.kind == "call":
+            return cast("tuple[str, tuple[Value, ...]]", self.value)[1]
+        return ()
+
+    @property
+    def call_name(self) -> str:
+        """Return the initializer name of a call, else ``''``."""
+        if self.kind == "call":
+            return cast("tuple[str, tuple[Value, ...]]", self.value)[0]
+        return ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class Layer:
         line: 1-based line in the cell body.
         column: column of ``kind``.
         label_column: column of the label, or ``None``.
+        source_line: the text of the line, for error excerpts; not compared.
     """
 
     kind: str
@@ -130,16 +146,24 @@ class Layer:
     line: int = 1
     column: int = 1
     label_column: int | None = None
+    source_line: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Input:
-    """The ``input (batch, 1, 28, 28)`` statement: dims are ints, ``?``, names or
-    lookups."""
+    """The ``input (batch, 1, 28, 28)`` statement.
+
+    Attributes:
+        dims: ints >= 0, ``?`` (unknown), names (symbolic) or lookups.
+        line: 1-based line in the cell body.
+        column: column of ``input``.
+        source_line: the text of the line, for error excerpts; not compared.
+    """
 
     dims: tuple[Value, ...]
     line: int = 1
     column: int = 1
+    source_line: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -157,6 +181,7 @@ class Block:
         line: 1-based line of the header.
         column: column of the block's kind.
         label_column: column of the label, or ``None``.
+        source_line: the text of the header line, for error excerpts; not compared.
     """
 
     kind: BlockKind
@@ -166,6 +191,7 @@ class Block:
     line: int = 1
     column: int = 1
     label_column: int | None = None
+    source_line: str = field(default="", compare=False, repr=False)
 
 
 Statement = Layer | Input | Block
@@ -235,6 +261,9 @@ SYNTAX_ERROR_EXAMPLES: tuple[SyntaxErrorExamples, ...] = (
             "dense 10 init=normal(0.01",
             "dense 10 init=normal(",
             "dense 10 init=normal(0.01,",
+            "input (batch, 1, 2,",
+            "input (batch, 1, 2",
+            "dense 10 init=normal(0.01, 1, 2,",
         ),
     ),
     SyntaxErrorExamples(
@@ -397,7 +426,7 @@ def _split_lines(texts: list[str]) -> Iterable[_Line]:
         code = line_text.split("#", 1)[0]
         if not code.strip():
             continue
-        blanks = _LEADING_BLANKS.match(code).group()  # type: ignore[union-attr]
+        blanks = code[: len(code) - len(code.lstrip(" \t"))]
         if "\t" in blanks:
             raise LazyNetSyntaxError(
                 "a tab in the indentation.",
@@ -436,7 +465,22 @@ def _parse_statement(line: _Line) -> Statement | _Header:
         raise line.error(
             "this line cannot be read.", 1, f"The parser reported: {error}"
         ) from None
-    return _Statement(line, tree.children[0]).build()
+    statement = tree.children[0]
+    assert isinstance(statement, Tree)
+    return _Statement(line, statement).build()
+
+
+@dataclass(frozen=True)
+class _Word:
+    """The text and column of one token."""
+
+    text: str
+    column: int
+
+
+def _word(node: object) -> _Word:
+    assert isinstance(node, Token)
+    return _Word(str(node), node.column or 1)
 
 
 def _check_nesting(line: _Line) -> None:
@@ -468,6 +512,10 @@ def _friendly(error: UnexpectedInput, line: _Line) -> LazyNetSyntaxError:
         return line.error(_stray(line.code, column), column, expected)
     if key[0] in by_state:
         return line.error(by_state[key[0]].message, column, by_state[key[0]].hint)
+    if at_end and "RPAR" in _accepted(error):
+        return line.error(
+            "'(' is not closed before the end of the line.", column, expected
+        )
     if at_end:
         return line.error("the line ends too early.", column, expected)
     found = str(getattr(error, "token", "")) or "this"
@@ -486,7 +534,8 @@ def _accepted(error: UnexpectedInput) -> set[str]:
 
 def _stray(code: str, column: int) -> str:
     """Describe the characters no token matches, starting at ``column``."""
-    word = re.match(r"[A-Za-z0-9_.+\-]*", code[column - 1 :]).group()  # type: ignore[union-attr]
+    match = _WORD.match(code, column - 1)
+    word = match.group() if match else ""
     if len(word) > 1 and any(char.isalnum() for char in word):
         return f"'{word}' is neither a number nor a name."
     char = code[column - 1] if column <= len(code) else ""
@@ -512,34 +561,37 @@ def _expect(terminals: set[str]) -> str:
 class _Statement:
     """Check the parts of one parsed line and turn them into a statement."""
 
-    def __init__(self, line: _Line, tree: Tree) -> None:
+    def __init__(self, line: _Line, tree: Tree[Token]) -> None:
         self.line = line
         label, kind, *items, colon = tree.children
-        self.label: Token | None = label.children[0] if label is not None else None
-        self.kind: Token = kind
-        self.colon: Token | None = colon
+        self.label = _word(label.children[0]) if isinstance(label, Tree) else None
+        self.kind = _word(kind)
+        self.colon = _word(colon) if colon is not None else None
         self.args: list[Value] = []
         self.options: list[Option] = []
         for item in items:
+            assert isinstance(item, Tree)
             self._add_item(item)
 
-    def _add_item(self, item: Tree) -> None:
+    def _add_item(self, item: Tree[Token]) -> None:
         if item.data != "option":
             value = self._value(item)
             if self.options:
                 raise self._value_after_option(value)
             self.args.append(value)
             return
-        key: Token = item.children[0]
+        key = _word(item.children[0])
         for option in self.options:
-            if option.key == key:
+            if option.key == key.text:
                 raise self.line.error(
-                    f"option '{key}' is given twice.",
+                    f"option '{key.text}' is given twice.",
                     key.column,
-                    f"Keep one '{key}=' (the first is at column {option.column}).",
+                    f"Keep one '{key.text}=' (the first is at column {option.column}).",
                 )
-        value = self._value(item.children[2])
-        self.options.append(Option(str(key), value, self.line.number, key.column))
+        value_tree = item.children[2]
+        assert isinstance(value_tree, Tree)
+        value = self._value(value_tree)
+        self.options.append(Option(key.text, value, self.line.number, key.column))
 
     def _value_after_option(self, value: Value) -> LazyNetSyntaxError:
         last = self.options[-1]
@@ -555,12 +607,12 @@ class _Statement:
             hint,
         )
 
-    def _value(self, tree: Tree) -> Value:
+    def _value(self, tree: Tree[Token]) -> Value:
         """Convert a value subtree; nesting is bounded by ``_check_nesting``."""
         kind = str(tree.data)
-        tokens = [child for child in tree.children if isinstance(child, Token)]
-        first = tokens[0]
-        number, column = self.line.number, first.column
+        words = [_word(child) for child in tree.children if isinstance(child, Token)]
+        first = words[0].text
+        number, column = self.line.number, words[0].column
         if kind == "int":
             try:
                 return Value("int", int(first), number, column)
@@ -575,43 +627,44 @@ class _Statement:
         if kind == "name":
             if first in ("true", "false"):
                 return Value("bool", first == "true", number, column)
-            return Value("name", str(first), number, column)
+            return Value("name", first, number, column)
         if kind == "unknown":
             return Value("unknown", None, number, column)
         if kind == "lookup":
-            return Value("lookup", str(tokens[1]), number, column)
+            return Value("lookup", words[1].text, number, column)
         values = tuple(
             self._value(child) for child in tree.children if isinstance(child, Tree)
         )
         if kind == "call":
-            return Value("call", (str(first)[:-1], values), number, column)
+            return Value("call", (first[:-1], values), number, column)
         return Value("tuple", values, number, column)
 
     def build(self) -> Statement | _Header:
         __tracebackhide__ = True
         if self.colon is not None:
             return self._header()
-        if self.kind in BLOCK_KINDS:
+        if self.kind.text in BLOCK_KINDS:
             raise self.line.error(
-                f"the block header '{self.kind}' does not end with ':'.",
+                f"the block header '{self.kind.text}' does not end with ':'.",
                 self.line.end_column,
                 f"Write '{self._spelling()}:' and indent the block's statements "
                 "under it.",
             )
-        if self.kind == "input":
+        if self.kind.text == "input":
             return self._input()
         return Layer(
-            str(self.kind),
+            self.kind.text,
             tuple(self.args),
             tuple(self.options),
-            str(self.label) if self.label is not None else None,
+            self.label.text if self.label is not None else None,
             self.line.number,
             self.kind.column,
             self.label.column if self.label is not None else None,
+            self.line.text,
         )
 
     def _spelling(self) -> str:
-        return " ".join([str(self.kind), *(str(arg) for arg in self.args)])
+        return " ".join([self.kind.text, *(str(arg) for arg in self.args)])
 
     def _input(self) -> Input:
         example = "Write the input's shape as a tuple, for example input (batch, 20)."
@@ -636,9 +689,8 @@ class _Statement:
             raise self.line.error(
                 "'input' takes one tuple of dimensions.", self.args[1].column, example
             )
-        dims: tuple[Value, ...] = shape.value  # type: ignore[assignment]
-        for dim in dims:
-            negative = dim.kind == "int" and dim.value < 0  # type: ignore[operator]
+        for dim in shape.items:
+            negative = isinstance(dim.value, int) and dim.value < 0
             if dim.kind not in ("int", "unknown", "name", "lookup") or negative:
                 raise self.line.error(
                     f"'{dim}' is not a dimension.",
@@ -646,16 +698,18 @@ class _Statement:
                     "A dimension is an integer >= 0, '?' for unknown, a name such "
                     "as batch, or a {lookup}.",
                 )
-        return Input(dims, self.line.number, self.kind.column)
+        return Input(shape.items, self.line.number, self.kind.column, self.line.text)
 
     def _header(self) -> _Header:
-        kind, colon = str(self.kind), self.colon
+        kind, colon = self.kind.text, self.colon
         assert colon is not None
         if kind not in BLOCK_KINDS:
+            close = difflib.get_close_matches(kind, BLOCK_KINDS, n=1)
+            guess = f" Did you mean '{close[0]}'?" if close else ""
             raise self.line.error(
                 f"'{kind}' is not a block, so its line cannot end with ':'.",
                 colon.column,
-                f"Blocks are {_BLOCKS_SPELLED}. Remove the ':' after a layer.",
+                f"Blocks are {_BLOCKS_SPELLED}; remove the ':' after a layer.{guess}",
             )
         if self.options:
             raise self.line.error(
@@ -663,7 +717,7 @@ class _Statement:
                 self.options[0].column,
                 "Give the options to the layers inside the block.",
             )
-        label = str(self.label) if self.label is not None else None
+        label = self.label.text if self.label is not None else None
         label_column = self.label.column if self.label is not None else None
         args = list(self.args)
         if kind == "sequential" and args:
@@ -698,7 +752,7 @@ class _Statement:
             )
         count = tuple(self.args) if kind == "repeat" else ()
         return _Header(
-            kind,  # type: ignore[arg-type]
+            cast("BlockKind", kind),
             count,
             label,
             label_column,
@@ -832,6 +886,7 @@ class _Nesting:
             header.line.number,
             header.column,
             header.label_column,
+            header.line.text,
         )
         parent = self.stack[-1]
         parent.body.append(block)

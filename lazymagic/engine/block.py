@@ -36,6 +36,13 @@ logger = logging.getLogger(__name__)
 
 Mismatch = Callable[[tuple[int | None, ...], tuple[int | None, ...]], str]
 
+INFER_SHAPE_MEMORY_NOTE = (
+    "infer_shape materializes pending parameters, as a forward pass does, so it is "
+    "refused too. To see the sizes without allocating anything, call infer_shape "
+    "on a net before initialize(): declare the net again, call "
+    "net.infer_shape(shape), and print net.collect_params()."
+)
+
 
 class Plan:
     """The shapes one pass proposes, gathered before anything changes.
@@ -48,6 +55,9 @@ class Plan:
         self.symbolic = symbolic
         self._shapes: dict[int, tuple[Parameter, tuple[int | None, ...], Block]] = {}
         self.reached: dict[int, Parameter] = {}
+        # The last Flatten's output shape and the dimensions it flattened, so a
+        # dense layer after it can say where its input size comes from.
+        self.flattened: tuple[Shape, Shape] | None = None
 
     def fill(
         self,
@@ -81,7 +91,8 @@ class Plan:
             message = mismatch(known, new) if mismatch else (
                 f"{layer.where()} needs parameter "
                 f"'{param.name}' to have shape {format_shape(new)}, but it has "
-                f"{format_shape(known)}.\nNo parameter was changed."
+                f"{format_shape(known)}.\nNo parameter was changed. Pass an input "
+                "that fits the sizes this layer was declared or materialized for."
             )
             raise ShapeError(message)
         merged = tuple(k if k is not None else n for k, n in zip(known, new, strict=True))
@@ -116,8 +127,15 @@ class Context:
         self.updates.append((target, value))
 
     def commit(self) -> None:
-        for target, value in self.updates:
-            target[...] = value
+        """Apply the deferred writes; an interruption midway undoes those done."""
+        saved = [(target, target.copy()) for target, _ in self.updates]
+        try:
+            for target, value in self.updates:
+                target[...] = value
+        except BaseException:
+            for target, old in saved:
+                target[...] = old
+            raise
 
 
 class Block:
@@ -264,7 +282,9 @@ class Block:
                 ``--init`` of the ``%%lazynet`` cell, else ``Uniform(0.07)``.
             seed: with a seed, each parameter's values depend only on the seed and
                 its dotted name. Defaults to the cell's ``--seed``, else fresh.
-            force_reinit: redraw parameters that already have values.
+            force_reinit: redraw parameters that already have values. Without it
+                they keep their values, with a warning unless this call asks for
+                the same initializer and seed that made them.
 
         Raises:
             MemoryLimitError: the parameters that would materialize now exceed
@@ -283,10 +303,13 @@ class Block:
 
         kept, plans = [], []
         for param in self._unique_params():
-            if param.state is State.MATERIALIZED and not force_reinit:
-                kept.append(param)
-                continue
             param_init = param.own_init or chosen
+            if param.state is State.MATERIALIZED and not force_reinit:
+                # Asking again for exactly what made the values is no conflict
+                # (a tied parameter reached from a second net, a re-run cell).
+                if param.init != param_init or seed is None or param.seed != seed:
+                    kept.append(param)
+                continue
             param_seed = (
                 seed if seed is not None
                 else param.seed if param.seed is not None and force_reinit
@@ -379,7 +402,11 @@ class Block:
         for param in ready:  # check initializers against their final shapes
             shape = dict((id(p), s) for p, s in updates)[id(param)]
             param.init.describe(shape, param.name)  # type: ignore[union-attr,arg-type]
-        memory.check(ready, shapes=dict((id(p), s) for p, s in updates))
+        memory.check(
+            ready,
+            shapes=dict((id(p), s) for p, s in updates),
+            note="" if run is not None else INFER_SHAPE_MEMORY_NOTE,
+        )
 
         touched = [p for p, _ in updates]
         result = None
@@ -409,7 +436,7 @@ class Block:
                 f"{missed[0].state.value}.\nCheck that every layer is used, or give "
                 "them their input size another way.",
                 LazyMagicWarning,
-                stacklevel=3,
+                stacklevel=4,  # _warn_unreached, _commit, __call__, the user's line
             )
 
     # -- what layers implement -----------------------------------------------------

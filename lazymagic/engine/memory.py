@@ -55,8 +55,14 @@ def format_bytes(n: int) -> str:
 def check(
     params: list[Parameter],
     shapes: dict[int, tuple[int | None, ...]] | None = None,
+    note: str = "",
 ) -> None:
     """Refuse to go on if materializing ``params`` would pass the limit.
+
+    Args:
+        params: the parameters about to be allocated.
+        shapes: their shapes where they differ from ``Parameter.shape``.
+        note: a last sentence for the message, about the operation refused.
 
     Raises:
         MemoryLimitError: names the largest parameter, its shape and bytes.
@@ -86,4 +92,5 @@ def check(
         "Make that layer smaller (pool or stride before flattening), or raise the "
         "limit with lazymagic.options.max_param_bytes "
         "(%config LazyMagic.max_param_bytes in IPython)."
+        + (f"\n{note}" if note else "")
     )

@@ -87,6 +87,8 @@ class Parameter:
         # that declares it and an example input, for DeferredInitializationError.
         self.hint_keyword = "in_units=20"
         self.hint_example = "20"
+        # Why the owning layer makes it as large as it is, for MemoryLimitError.
+        self.size_cause = ""
 
     def __repr__(self) -> str:
         return (

@@ -21,10 +21,13 @@ class Flatten(Block):
     def _infer(self, shape: Shape, plan: Plan) -> Shape:
         if len(shape) < 1:
             raise layer_error(self, "expects a batch axis.", "Pass a batch of inputs.")
-        return (shape[0], multiply(shape[1:]))
+        out = (shape[0], multiply(shape[1:]))
+        plan.flattened = (out, tuple(shape[1:]))
+        return out
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        return x.reshape(x.shape[0], -1)
+        # Explicit sizes: reshape(0, -1) cannot tell the row length of an empty batch.
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def __repr__(self) -> str:
         return "Flatten()"

@@ -44,6 +44,7 @@ class Sequential(Block):
         """Append blocks, in order."""
         _check_blocks(blocks, "Sequential.add")
         self._children.extend(blocks)
+        self._assign_names()  # so net[0].weight.name reads '0.weight' at once
 
     def children(self) -> list[tuple[str, Block]]:
         return [(b.label or str(i), b) for i, b in enumerate(self._children)]
@@ -111,6 +112,7 @@ class Residual(Block):
             if not isinstance(shortcut, Sequential):
                 shortcut = Sequential(shortcut)
         self.shortcut: Sequential | None = shortcut
+        self._assign_names()
 
     def children(self) -> list[tuple[str, Block]]:
         steps = [(b.label or str(i), b) for i, b in enumerate(self.body)]

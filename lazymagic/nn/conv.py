@@ -230,7 +230,7 @@ class _Conv(Block):
         if self.groups == 1:
             # (N, *out, C, *k) gathered once into rows, then one BLAS product.
             order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
-            cols = win.transpose(order).reshape(n * int(np.prod(out)), -1)
+            cols = win.transpose(order).reshape(n * int(np.prod(out)), w[0].size)
             y = cols @ w.reshape(self.channels, -1).T
             y = y.reshape(n, *out, self.channels)
             y = np.moveaxis(y, -1, 1)

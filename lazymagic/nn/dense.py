@@ -93,15 +93,24 @@ class Dense(Block):
                 "A dense layer needs at least one input feature; check the input.",
             )
 
+        # The dimensions its features come from: its own flatten, or a Flatten
+        # layer just before it (only shape-keeping layers in between).
+        source = None
+        if self.flatten and len(shape) > 2:
+            source = tuple(shape[1:])
+        elif plan.flattened is not None and plan.flattened[0] == tuple(shape):
+            source = plan.flattened[1]
+
         def mismatch(known, new) -> str:
-            return self._mismatch(known[1], new[1], shape)
+            return self._mismatch(known[1], new[1], shape, source)
 
         plan.fill(self, self.weight, (self.units, features), mismatch)
         if self.bias is not None:
             plan.fill(self, self.bias, (self.units,))
-        if isinstance(features, int) and self.flatten and len(shape) > 2:
+        self.weight.size_cause = ""
+        if isinstance(features, int) and source is not None:
             self.weight.size_cause = (
-                f" It is a dense layer after a flatten of {format_shape(shape[1:])} "
+                f" It is a dense layer after a flatten of {format_shape(source)} "
                 f"= {features:,} features; each of its {self.units} units has a "
                 "weight for every one of them."
             )
@@ -109,7 +118,9 @@ class Dense(Block):
             return (shape[0], self.units)
         return (*shape[:-1], self.units)
 
-    def _mismatch(self, expected: int, received: int, shape: Shape) -> str:
+    def _mismatch(
+        self, expected: int, received: int, shape: Shape, source: Shape | None = None
+    ) -> str:
         how = (
             "was materialized for"
             if self.weight.state == "materialized"
@@ -119,10 +130,16 @@ class Dense(Block):
             f"{self.where()} {how} {expected} input features; this batch has "
             f"{received} (shape {format_shape(shape)})."
         )
-        if self.flatten and len(shape) > 2:
+        if source is not None:
             text += (
-                f"\nIts input is flattened from {format_shape(shape[1:])}, so if the "
+                f"\nIts input is flattened from {format_shape(source)}, so if the "
                 "image or sequence size changed, the flattened size changed with it."
+            )
+        if self.share is not None:
+            text += (
+                f"\nIts parameters are tied to {self.share.where()} (share=), so both "
+                f"layers take {expected} input features; tied layers must receive "
+                "inputs of the same size."
             )
         return (
             f"{text}\nNo parameter was changed. Pass inputs with {expected} "
@@ -134,7 +151,7 @@ class Dense(Block):
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         if self.flatten:
-            x = x.reshape(x.shape[0], -1)
+            x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
         y = x @ w.T
         if self.bias is not None:
             y += self.bias._data

@@ -101,6 +101,15 @@ class BatchNorm(Block):
         view[axis] = -1
         others = tuple(i for i in range(x.ndim) if i != axis)
         if ctx.training:
+            if x.size == 0:
+                raise layer_error(
+                    self,
+                    f"received an empty batch (shape {format_shape(x.shape)}) in "
+                    "training, and batch statistics need at least one value per "
+                    "channel.",
+                    "No parameter was changed. Pass a batch with at least one row, "
+                    "or call the net with training=False.",
+                )
             mean = x.mean(axis=others, dtype=dtype)
             var = x.var(axis=others, dtype=dtype)
             count = x.size // max(x.shape[axis], 1)

@@ -78,10 +78,6 @@ def v(kind: str, value: object, line: int, column: int) -> Value:
     return Value(kind, value, line, column)  # type: ignore[arg-type]
 
 
-def opt(key: str, value: Value, column: int) -> Option:
-    return Option(key, value, value.line, column)
-
-
 def int_opt(key: str, number: int, line: int, column: int) -> Option:
     return Option(key, v("int", number, line, column + len(key) + 1), line, column)
 
@@ -190,7 +186,7 @@ def test_repeat_of_residual_nests_bodies_by_indentation():
         5,
     )
     assert relu == Layer("relu", line=12, column=5)
-    assert [layer.kind for layer in residual.body] == [  # type: ignore[union-attr]
+    assert [layer.kind for layer in residual.body] == [
         "conv2d",
         "batchnorm",
         "relu",
@@ -258,10 +254,10 @@ def test_lookup_label_share_and_in_options_are_kept_unevaluated():
         column=10,
         label_column=1,
     )
-    assert statements[5].options[1] == name_opt(  # type: ignore[union-attr]
-        "share", "shared", 6, 18
-    )
-    assert statements[6].options == (int_opt("in", 8, 7, 9),)  # type: ignore[union-attr]
+    tied, last = statements[5:]
+    assert isinstance(tied, Layer) and isinstance(last, Layer)
+    assert tied.options[1] == name_opt("share", "shared", 6, 18)
+    assert last.options == (int_opt("in", 8, 7, 9),)
 
 
 def test_values_of_every_kind_parse_with_their_positions():
@@ -315,9 +311,13 @@ def test_values_spell_back_as_written():
 
 
 def test_sequential_blocks_take_a_label_either_way():
-    first, second, third = parse(
-        "sequential features:\n  relu\nhead = sequential:\n  relu\nr = residual:\n  relu"
+    text = (
+        "sequential features:\n  relu\n"
+        "head = sequential:\n  relu\n"
+        "r = residual:\n  relu"
     )
+
+    first, second, third = parse(text)
 
     assert isinstance(first, Block) and isinstance(second, Block)
     assert (first.label, first.label_column, first.args) == ("features", 12, ())
@@ -366,13 +366,19 @@ def test_blocks_nest_freely():
     residual, relu = sequential.body
     assert isinstance(residual, Block)
     assert relu == Layer("relu", line=6, column=3)
-    assert residual.body[0].body == (Layer("relu", line=5, column=5),)  # type: ignore[union-attr]
+    (inner,) = residual.body
+    assert isinstance(inner, Block) and inner.kind == "repeat"
+    assert inner.body == (Layer("relu", line=5, column=5),)
     assert last == Layer("relu", line=7, column=1)
 
 
 @pytest.mark.parametrize(
     ("message", "example"),
-    [(entry.message, example) for entry in SYNTAX_ERROR_EXAMPLES for example in entry.examples],
+    [
+        (entry.message, example)
+        for entry in SYNTAX_ERROR_EXAMPLES
+        for example in entry.examples
+    ],
 )
 def test_known_bad_example_gets_its_friendly_message(message, example):
     error = error_of(example)
@@ -557,6 +563,13 @@ def test_layer_line_ending_in_colon_is_rejected_at_the_colon():
     assert "repeat N:" in error.hint
 
 
+def test_misspelled_block_suggests_the_closest_block():
+    error = error_of("residul:\n  relu")
+
+    assert (error.line, error.column) == (1, 8)
+    assert error.hint.endswith("Did you mean 'residual'?")
+
+
 def test_block_header_without_colon_is_rejected():
     error = error_of("repeat 2\n  relu")
 
@@ -618,7 +631,12 @@ def test_absurdly_deep_parentheses_are_refused():
 
 
 def test_absurdly_deep_blocks_are_refused():
-    text = "\n".join(" " * depth + "sequential:" for depth in range(60)) + "\n" + " " * 60 + "relu"
+    text = (
+        "\n".join(" " * depth + "sequential:" for depth in range(60))
+        + "\n"
+        + " " * 60
+        + "relu"
+    )
 
     error = error_of(text)
 
@@ -630,9 +648,7 @@ def test_error_message_has_position_excerpt_caret_and_hint():
     error = error_of("dense 10\n  relu")
 
     assert str(error) == (
-        "line 2, column 3: unexpected indent.\n"
-        "      relu\n"
-        "      ^\n" + error.hint
+        "line 2, column 3: unexpected indent.\n      relu\n      ^\n" + error.hint
     )
 
 

@@ -1,0 +1,32 @@
+"""From a ``%%lazynet`` cell body to a declared net."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..nn import Sequential
+from .build import build
+from .parser import parse
+
+
+def build_cell(
+    text: str,
+    namespace: Mapping[str, object] | None = None,
+    dtype: str = "float32",
+) -> Sequential:
+    """Parse and build a cell body; an ``input`` statement fills the shapes at once.
+
+    Raises:
+        LazyNetSyntaxError: any mistake in the body, with its line and column.
+        ShapeError: the declared input does not fit a layer.
+    """
+    __tracebackhide__ = True
+    statements = parse(text)
+    built = build(statements, namespace or {}, dtype=dtype)
+    net, input_shape = built if isinstance(built, tuple) else (built, None)
+    if dtype != "float32":
+        net.cast(dtype)
+    if input_shape is not None:
+        net.input_shape = input_shape
+        net.infer_shape(input_shape)
+    return net
