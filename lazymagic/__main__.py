@@ -25,16 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--input",
         metavar="SHAPE",
-        help="the input shape, e.g. \"(batch, 1, 28, 28)\"; without it, the file's "
+        help='the input shape, e.g. "(batch, 1, 28, 28)"; without it, the file\'s '
         "own input statement (if any) is used",
     )
     parser.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32",
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
         help="the parameters' dtype",
     )
     args = parser.parse_args(argv)
 
-    from .dsl.cell import build_cell
+    from .dsl.build import build
     from .dsl.parser import parse
     from .engine.table import text_table
 
@@ -42,19 +44,25 @@ def main(argv: list[str] | None = None) -> int:
         text = args.file.read_text()
     except OSError as err:
         parser.error(f"cannot read {args.file}: {err.strerror}")
+    except UnicodeDecodeError:
+        parser.error(f"cannot read {args.file}: it is not UTF-8 text.")
     shape = None
     if args.input is not None:
         try:
-            statement = parse(f"input {args.input}")[0]
-            shape = tuple(d.value for d in statement.dims)  # type: ignore[union-attr]
-        except (LazyMagicError, IndexError, AttributeError):
+            # A placeholder layer: a cell of nothing but its input does not parse.
+            statements = parse(f"input {args.input}\nidentity")
+            if len(statements) != 2:
+                raise IndexError
+            shape = build(statements, {}).input_shape
+        except (LazyMagicError, IndexError):
             parser.error(
                 f"--input {args.input!r} is not a shape; write it like "
                 '"(batch, 1, 28, 28)" with ints, ? or names.'
             )
     try:
-        net = build_cell(text, {}, dtype=args.dtype)
-        shape = shape if shape is not None else net.input_shape
+        # --input takes the place of the file's own input statement.
+        net, file_shape = build(parse(text), {}, dtype=args.dtype)
+        shape = shape if shape is not None else file_shape
         out = net.infer_shape(shape) if shape is not None else None
     except LazyMagicError as err:
         print(f"{args.file}: {type(err).__name__}: {err}", file=sys.stderr)
@@ -62,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     params = net.collect_params()
     print(text_table(params.values(), title=f"{args.file}"))
     if out is None:
-        print("\noutput shape: unknown (give --input, or an input statement in the file)")
+        print(
+            "\noutput shape: unknown (give --input, or an input statement in the file)"
+        )
     else:
         from .engine.shapes import format_shape
 

@@ -84,9 +84,7 @@ def _validate(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"max_param_fraction must be a number, got {value!r}.")
         if not 0 < value <= 1:
-            raise ValueError(
-                f"max_param_fraction must be in (0, 1], got {value!r}."
-            )
+            raise ValueError(f"max_param_fraction must be in (0, 1], got {value!r}.")
         return float(value)
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}.")

@@ -28,11 +28,18 @@ WALKTHROUGH = [
 ]
 
 
-@pytest.fixture(scope="module")
-def walkthrough() -> nbformat.NotebookNode:
-    """The walkthrough notebook, run once in a fresh kernel with widget state kept."""
+MAGIC_WALKTHROUGH = [
+    "%load_ext lazymagic\nimport numpy as np",
+    "%%lazynet net --seed 0\ndense 256 act=relu\ndense 10",
+    "net.initialize()",
+    "net(np.ones((2, 20), dtype=np.float32)).shape",
+]
+
+
+def run(sources: list[str]) -> nbformat.NotebookNode:
+    """Run ``sources`` as cells in a fresh kernel, keeping the widget state."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in WALKTHROUGH]
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.fspath(ROOT))  # the kernel imports this checkout
         patch.delenv("MPLBACKEND", raising=False)
@@ -44,6 +51,11 @@ def walkthrough() -> nbformat.NotebookNode:
             resources={"metadata": {"path": os.fspath(ROOT)}},
         ).execute()
     return nb
+
+
+@pytest.fixture(scope="module")
+def walkthrough() -> nbformat.NotebookNode:
+    return run(WALKTHROUGH)
 
 
 def widget_state(nb: nbformat.NotebookNode) -> dict[str, dict]:
@@ -65,19 +77,24 @@ def row_states(table_html: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_dashboard_state_follows_later_cells_in_a_kernel(walkthrough):
-    nb = walkthrough
+def shown_table(nb: nbformat.NotebookNode, cell: int) -> str:
+    """The HTML value of the table inside the dashboard that ``cell`` displayed."""
     state = widget_state(nb)
-
-    (shown,) = nb.cells[1].outputs
+    (shown,) = nb.cells[cell].outputs
     view = shown["data"]["application/vnd.jupyter.widget-view+json"]
     dashboard = state[view["model_id"]]
     assert dashboard["model_name"] == "VBoxModel"
+    assert "lazy-dashboard" in dashboard["state"]["_dom_classes"]
     children = [c.removeprefix("IPY_MODEL_") for c in dashboard["state"]["children"]]
     table = state[children[0]]
     assert table["model_name"] == "HTMLModel"
+    return table["state"]["value"]
 
-    rows = row_states(table["state"]["value"])
+
+def test_dashboard_state_follows_later_cells_in_a_kernel(walkthrough):
+    nb = walkthrough
+
+    rows = row_states(shown_table(nb, 1))
     assert rows == {
         "0.weight": ("(256, 20)", "materialized"),
         "0.bias": ("(256,)", "materialized"),
@@ -111,3 +128,13 @@ def test_histogram_png_reaches_the_output_widget_state(walkthrough):
     assert image["data"]["text/plain"] == "<histogram of 0.weight>"
     assert base64.b64decode(image["data"]["image/png"]).startswith(b"\x89PNG")
     assert nb.cells[4].outputs == []
+
+
+def test_dashboard_of_a_lazynet_cell_follows_later_cells():
+    nb = run(MAGIC_WALKTHROUGH)
+
+    rows = row_states(shown_table(nb, 1))
+    assert [state for _, state in rows.values()] == ["materialized"] * 4
+    assert rows["0.weight"][0] == "(256, 20)"
+    (shown,) = nb.cells[1].outputs
+    assert "0.weight  (256, ?)  float32  declared" in shown["data"]["text/plain"]

@@ -32,7 +32,12 @@ def test_cell_binds_the_net_with_declared_parameters(shell):
     net = shell.user_ns["net"]
     assert isinstance(net, lazymagic.nn.Sequential)
     params = net.collect_params()
-    assert [p.shape for p in params.values()] == [(256, None), (256,), (10, None), (10,)]
+    assert [p.shape for p in params.values()] == [
+        (256, None),
+        (256,),
+        (10, None),
+        (10,),
+    ]
     assert all(p.state == "declared" for p in params.values())
 
 
@@ -44,7 +49,10 @@ def test_walkthrough_through_the_magic_gives_the_python_api_states(shell):
     out = net(np.ones((2, 20), np.float32))
     assert out.shape == (2, 10)
     assert [p.shape for p in net.collect_params().values()] == [
-        (256, 20), (256,), (10, 256), (10,)
+        (256, 20),
+        (256,),
+        (10, 256),
+        (10,),
     ]
     # The same net declared in Python draws the same values from the same seed.
     reference = lazymagic.nn.Sequential(
@@ -191,7 +199,10 @@ def test_lazyshow_displays_a_net_and_rejects_other_names(shell):
 
 
 def test_input_statement_fills_shapes_at_declaration(shell):
-    run(shell, "%%lazynet net --quiet\ninput (batch, 20)\ndense 256 act=relu\ndense 10\n")
+    run(
+        shell,
+        "%%lazynet net --quiet\ninput (batch, 20)\ndense 256 act=relu\ndense 10\n",
+    )
     net = shell.user_ns["net"]
     assert net[0].weight.shape == (256, 20) and net[1].weight.shape == (10, 256)
     assert net[0].weight.state == "declared"
@@ -201,3 +212,14 @@ def test_namespace_lookup_reads_an_integer(shell):
     shell.user_ns["hidden"] = 32
     run(shell, "%%lazynet net --quiet\ndense {hidden} act=relu\n")
     assert shell.user_ns["net"][0].units == 32
+
+
+def test_shape_error_in_a_cell_names_the_layer_and_its_line(shell):
+    result, _ = run(shell, "%%lazynet net\ninput (batch, 3, 4, 4)\nconv2d 8 kernel=7\n")
+    assert isinstance(result.error_in_exec, lazymagic.ShapeError)
+    # floor((4 + 0 - (7 - 1) - 1) / 1) + 1 = -2
+    assert "layer '0' (conv2d 8 kernel=7, line 2 of the cell)" in str(
+        result.error_in_exec
+    )
+    assert "= -2" in str(result.error_in_exec)
+    assert "net" not in shell.user_ns

@@ -446,7 +446,7 @@ def build(
         if isinstance(statement, Input) and index == 0:
             input_shape = builder.input_shape(statement)
         else:
-            layers.append(builder.statement(statement))
+            layers.extend(builder.body([statement]))
     net = nn.Sequential(*layers)
     net.input_shape = input_shape
     if np.dtype(dtype) != np.float32:
@@ -625,7 +625,12 @@ class _Builder:
         return nn.Sequential(*children, label=label)
 
     def body(self, statements: Sequence[Statement]) -> list[nn.Block]:
-        return [self.statement(statement) for statement in statements]
+        blocks = []
+        for statement in statements:
+            block = self.statement(statement)
+            block.dsl_line = statement.line  # so shape errors can name the line
+            blocks.append(block)
+        return blocks
 
 
 def _options_hint(kind: str, spec: _LayerSpec) -> str:

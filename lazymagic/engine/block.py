@@ -88,14 +88,20 @@ class Plan:
                     "No parameter was changed. Tied layers must receive inputs of "
                     "the same size."
                 )
-            message = mismatch(known, new) if mismatch else (
-                f"{layer.where()} needs parameter "
-                f"'{param.name}' to have shape {format_shape(new)}, but it has "
-                f"{format_shape(known)}.\nNo parameter was changed. Pass an input "
-                "that fits the sizes this layer was declared or materialized for."
+            message = (
+                mismatch(known, new)
+                if mismatch
+                else (
+                    f"{layer.where()} needs parameter "
+                    f"'{param.name}' to have shape {format_shape(new)}, but it has "
+                    f"{format_shape(known)}.\nNo parameter was changed. Pass an input "
+                    "that fits the sizes this layer was declared or materialized for."
+                )
             )
             raise ShapeError(message)
-        merged = tuple(k if k is not None else n for k, n in zip(known, new, strict=True))
+        merged = tuple(
+            k if k is not None else n for k, n in zip(known, new, strict=True)
+        )
         self._shapes[id(param)] = (param, merged, layer)
 
     def known(self, param: Parameter) -> tuple[int | None, ...]:
@@ -165,6 +171,7 @@ class Block:
         self.label = label
         self.share = share
         self.path = label or ""
+        self.dsl_line: int | None = None
         self._params: dict[str, Parameter] = {}
         # Defaults a later initialize() uses; the magic's --init and --seed set them.
         self.default_init: _init.Initializer | None = None
@@ -209,10 +216,14 @@ class Block:
         return self.kind
 
     def where(self) -> str:
-        """How messages name this block: ``layer '0' (dense 256)``."""
+        """How messages name this block: ``layer '0' (dense 256)``, with the cell
+        line when the block came from a ``%%lazynet`` cell."""
+        what = self.describe()
+        if self.dsl_line is not None:
+            what += f", line {self.dsl_line} of the cell"
         if self.path:
-            return f"layer '{self.path}' ({self.describe()})"
-        return f"the {self.describe()} layer"
+            return f"layer '{self.path}' ({what})"
+        return f"the {what} layer"
 
     # -- naming --------------------------------------------------------------------
 
@@ -311,8 +322,10 @@ class Block:
                     kept.append(param)
                 continue
             param_seed = (
-                seed if seed is not None
-                else param.seed if param.seed is not None and force_reinit
+                seed
+                if seed is not None
+                else param.seed
+                if param.seed is not None and force_reinit
                 else fresh
             )
             if param.is_complete:  # a wrong initializer fails here, before any change
@@ -396,9 +409,7 @@ class Block:
                     "no initializer yet.\nCall net.initialize() before passing data."
                 )
         updates = plan.new_shapes()
-        ready = [
-            p for p, s in updates if p.state is State.PENDING and is_complete(s)
-        ]
+        ready = [p for p, s in updates if p.state is State.PENDING and is_complete(s)]
         for param in ready:  # check initializers against their final shapes
             shape = dict((id(p), s) for p, s in updates)[id(param)]
             param.init.describe(shape, param.name)  # type: ignore[union-attr,arg-type]
@@ -426,7 +437,8 @@ class Block:
 
     def _warn_unreached(self, plan: Plan) -> None:
         missed = [
-            p for p in self._unique_params()
+            p
+            for p in self._unique_params()
             if id(p) not in plan.reached and p.state is not State.MATERIALIZED
         ]
         if missed:
@@ -483,9 +495,7 @@ class _Rollback:
     """Restore parameters' shape, state, values and seed if the block raises."""
 
     def __init__(self, params: list[Parameter]) -> None:
-        self._saved = [
-            (p, p.shape, p.state, p._data, p.init, p.seed) for p in params
-        ]
+        self._saved = [(p, p.shape, p.state, p._data, p.init, p.seed) for p in params]
 
     def __enter__(self) -> None:
         return None
@@ -493,7 +503,13 @@ class _Rollback:
     def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
         if kind is not None:
             for p, shape, state, data, init, seed in self._saved:
-                p.shape, p.state, p._data, p.init, p.seed = shape, state, data, init, seed
+                p.shape, p.state, p._data, p.init, p.seed = (
+                    shape,
+                    state,
+                    data,
+                    init,
+                    seed,
+                )
             logger.debug("rolled back %d parameters after %s", len(self._saved), kind)
         return False
 

@@ -115,7 +115,8 @@ class Parameter:
     def size_formula(self) -> str:
         """The number of values, as a formula of the unknown dimensions.
 
-        >>> Parameter("weight", (256, None), dim_names=("units", "in_units")).size_formula()
+        >>> weight = Parameter("weight", (256, None), dim_names=("units", "in_units"))
+        >>> weight.size_formula()
         '256·in_units'
         """
         if self.is_complete:

@@ -21,7 +21,11 @@ STATE_COLORS = {
 
 
 FAN_BASED = {
-    "xavier", "xavier_uniform", "xavier_normal", "kaiming", "kaiming_uniform",
+    "xavier",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming",
+    "kaiming_uniform",
     "orthogonal",
 }
 
@@ -115,7 +119,9 @@ def html_table(params: Iterable[Parameter], title: str = "") -> str:
                 )
             align = "right" if c in ("values", "bytes") else "left"
             tds.append(f"<td style='text-align:{align}'>{value}</td>")
-        body.append(f"<tr class='lazy-row' data-name='{esc(p.name)}'>{''.join(tds)}</tr>")
+        body.append(
+            f"<tr class='lazy-row' data-name='{esc(p.name)}'>{''.join(tds)}</tr>"
+        )
     caption = f"<b>{esc(title)}</b><br>" if title else ""
     return (
         f"<div class='lazy-table'>{caption}<span class='lazy-summary'>"

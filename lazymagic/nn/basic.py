@@ -41,8 +41,10 @@ class Dropout(Block):
 
     def __init__(self, rate: float, *, label: str | None = None) -> None:
         super().__init__(label=label)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not (
-            0 <= rate < 1
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not (0 <= rate < 1)
         ):
             raise ValueError(
                 f"Dropout needs a rate in [0, 1), got {rate!r}; 0.5 drops half."
@@ -89,8 +91,10 @@ class Embedding(Block):
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.weight = self._declare(
-            "weight", (self.input_dim, self.output_dim),
-            _init.parse(weight_initializer), ("input_dim", "output_dim"),
+            "weight",
+            (self.input_dim, self.output_dim),
+            _init.parse(weight_initializer),
+            ("input_dim", "output_dim"),
         )
 
     def describe(self) -> str:
@@ -104,7 +108,8 @@ class Embedding(Block):
         if x.dtype.kind == "f":
             if x.size and not np.all(np.isfinite(x) & (x == np.round(x))):
                 raise layer_error(
-                    self, "received indices that are not whole numbers.",
+                    self,
+                    "received indices that are not whole numbers.",
                     "Pass integer token ids, e.g. X.astype(np.int64).",
                 )
             x = x.astype(np.int64)

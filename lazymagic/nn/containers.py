@@ -166,7 +166,8 @@ class Residual(Block):
 def _residual_error(block: Block, text: str, fix: str):
     from ..errors import ShapeError
 
-    where = f"residual block '{block.path}'" if block.path else "the residual block"
+    line = f" (line {block.dsl_line} of the cell)" if block.dsl_line else ""
+    where = f"residual block '{block.path}'{line}" if block.path else "the residual block"
     return ShapeError(
         f"{where} {text}, so its input cannot be added to its output.\n"
         f"No parameter was changed. {fix}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,8 +11,8 @@ from numpy.lib.stride_tricks import as_strided
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape, window_arithmetic, window_output
-from .activations import FUNCTIONS, check_activation
-from .dense import check_size
+from .activations import check_activation
+from .dense import activate, check_size
 
 AXES = ("width",), ("height", "width")
 
@@ -218,37 +219,51 @@ class _Conv(Block):
         w = self.weight._data
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
-        nd = self.nd
-        n = x.shape[0]
+        nd, n = self.nd, x.shape[0]
+        k, s, d = self.kernel_size, self.strides, self.dilation
         out = tuple(
-            (x.shape[2 + i] + 2 * self.padding[i]
-             - self.dilation[i] * (self.kernel_size[i] - 1) - 1) // self.strides[i] + 1
+            (x.shape[2 + i] + 2 * self.padding[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1
             for i in range(nd)
         )
+        if self.groups != 1:
+            return self._forward_grouped(x, w, out)
+        # Channels lead in memory, so each kernel offset's rows of the column matrix
+        # are one strided copy, and the product's (channels, batch, ...) result is
+        # already the next layer's channels-first input; it is returned as a
+        # (batch, channels, ...) view, no copy.
+        xt = pad(np.moveaxis(x, 1, 0), self.padding)
+        c = xt.shape[0]
+        cols = np.empty((c, *k, n, *out), dtype=x.dtype)
+        for offset in np.ndindex(*k):
+            taps = tuple(
+                slice(o * d[i], o * d[i] + s[i] * (out[i] - 1) + 1, s[i])
+                for i, o in enumerate(offset)
+            )
+            cols[(slice(None), *offset)] = xt[(slice(None), slice(None), *taps)]
+        depth, rows = c * math.prod(k), n * math.prod(out)
+        y = w.reshape(self.channels, depth) @ cols.reshape(depth, rows)
+        if self.bias is not None:
+            y += self.bias._data[:, None]
+        y = activate(y, self.activation)
+        return np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
+
+    def _forward_grouped(
+        self, x: np.ndarray, w: np.ndarray, out: tuple[int, ...]
+    ) -> np.ndarray:
+        nd, n, g = self.nd, x.shape[0], self.groups
         win = windows(pad(x, self.padding), self.kernel_size, self.strides,
                       self.dilation, out)
-        if self.groups == 1:
-            # (N, *out, C, *k) gathered once into rows, then one BLAS product.
-            order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
-            cols = win.transpose(order).reshape(n * int(np.prod(out)), w[0].size)
-            y = cols @ w.reshape(self.channels, -1).T
-            y = y.reshape(n, *out, self.channels)
-            y = np.moveaxis(y, -1, 1)
-        else:
-            g = self.groups
-            cg = x.shape[1] // g
-            wg = w.reshape(g, self.channels // g, cg, *self.kernel_size)
-            wing = win.reshape(n, g, cg, *out, *self.kernel_size)
-            spatial = "hw"[:nd]
-            kern = "ij"[:nd]
-            y = np.einsum(
-                f"ngc{spatial}{kern},goc{kern}->ngo{spatial}", wing, wg, optimize=True
-            ).reshape(n, self.channels, *out)
+        cg = x.shape[1] // g
+        wg = w.reshape(g, self.channels // g, cg, *self.kernel_size)
+        wing = win.reshape(n, g, cg, *out, *self.kernel_size)
+        spatial = "hw"[:nd]
+        kern = "ij"[:nd]
+        y = np.einsum(
+            f"ngc{spatial}{kern},goc{kern}->ngo{spatial}", wing, wg, optimize=True
+        ).reshape(n, self.channels, *out)
         if self.bias is not None:
-            y = y + self.bias._data.reshape(-1, *([1] * nd))
-        if self.activation is not None:
-            y = FUNCTIONS[self.activation](y)
-        return y
+            y += self.bias._data.reshape(-1, *([1] * nd))
+        return activate(y, self.activation)
 
     def __repr__(self) -> str:
         c_in = "?" if self.in_channels is None else self.in_channels

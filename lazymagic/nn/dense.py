@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import init as _init
@@ -17,6 +19,30 @@ def check_size(value: object, what: str, owner: str, allow_none: bool = False) -
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{owner} needs {what} as a positive int, got {value!r}.")
+
+
+def activate(y: np.ndarray, activation: str | None) -> np.ndarray:
+    """Apply ``activation`` to ``y``, a fresh float array the layer owns.
+
+    relu, sigmoid and tanh work in place, with the same operations in the same
+    order as ``activations.FUNCTIONS``, so the values are identical; the others
+    allocate. Large temporaries cost more than their arithmetic: freeing several
+    at once lets the allocator hand the pages back, and the next pass faults them in
+    again.
+    """
+    if activation is None or activation == "identity":
+        return y
+    if activation == "relu":
+        return np.maximum(y, 0, out=y)
+    if activation == "sigmoid":  # 0.5 · (1 + tanh(x / 2)), as activations.sigmoid
+        y *= 0.5
+        np.tanh(y, out=y)
+        y += 1
+        y *= 0.5
+        return y
+    if activation == "tanh":
+        return np.tanh(y, out=y)
+    return FUNCTIONS[activation](y)
 
 
 class Dense(Block):
@@ -150,14 +176,12 @@ class Dense(Block):
         w = self.weight._data
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
-        if self.flatten:
-            x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+        if self.flatten and x.ndim != 2:
+            x = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         y = x @ w.T
         if self.bias is not None:
             y += self.bias._data
-        if self.activation is not None:
-            y = FUNCTIONS[self.activation](y)
-        return y
+        return activate(y, self.activation)
 
     def __repr__(self) -> str:
         units_in = "?" if self.in_units is None else self.in_units

@@ -59,12 +59,18 @@ class BatchNorm(Block):
             "beta", shape, _init.parse(beta_initializer) or _init.Zero(), names, hint
         )
         self.running_mean = self._declare(
-            "running_mean", shape,
-            _init.parse(running_mean_initializer) or _init.Zero(), names, hint,
+            "running_mean",
+            shape,
+            _init.parse(running_mean_initializer) or _init.Zero(),
+            names,
+            hint,
         )
         self.running_var = self._declare(
-            "running_var", shape,
-            _init.parse(running_variance_initializer) or _init.One(), names, hint,
+            "running_var",
+            shape,
+            _init.parse(running_variance_initializer) or _init.One(),
+            names,
+            hint,
         )
 
     def _channels(self, shape: Shape) -> int | str | None:
@@ -123,7 +129,9 @@ class BatchNorm(Block):
             )
         else:
             mean, var = self.running_mean._data, self.running_var._data
-        y = (x - mean.reshape(view)) / np.sqrt(var.reshape(view) + dtype.type(self.epsilon))
+        y = (x - mean.reshape(view)) / np.sqrt(
+            var.reshape(view) + dtype.type(self.epsilon)
+        )
         if self.scale:
             y *= self.gamma._data.reshape(view)
         if self.center:
@@ -170,12 +178,18 @@ class LayerNorm(Block):
         self.center, self.scale = bool(center), bool(scale)
         hint = ("in_channels=64", "64")
         self.gamma = self._declare(
-            "gamma", (in_channels,), _init.parse(gamma_initializer) or _init.One(),
-            ("in_channels",), hint,
+            "gamma",
+            (in_channels,),
+            _init.parse(gamma_initializer) or _init.One(),
+            ("in_channels",),
+            hint,
         )
         self.beta = self._declare(
-            "beta", (in_channels,), _init.parse(beta_initializer) or _init.Zero(),
-            ("in_channels",), hint,
+            "beta",
+            (in_channels,),
+            _init.parse(beta_initializer) or _init.Zero(),
+            ("in_channels",),
+            hint,
         )
 
     def _infer(self, shape: Shape, plan: Plan) -> Shape:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape
-from .conv import as_tuple, check_rank, output_sizes, pad, windows
+from .conv import as_tuple, check_rank, output_sizes, pad
 
 
 class _Pool(Block):
@@ -53,22 +53,35 @@ class _Pool(Block):
         return (shape[0], shape[1], *out)
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        nd = self.nd
+        nd, k, s = self.nd, self.pool_size, self.strides
         out = tuple(
-            (x.shape[2 + i] + 2 * self.padding[i] - self.pool_size[i]) // self.strides[i]
-            + 1
-            for i in range(nd)
+            (x.shape[2 + i] + 2 * self.padding[i] - k[i]) // s[i] + 1 for i in range(nd)
         )
         if self.op == "max":
             fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-            win = windows(pad(x, self.padding, fill), self.pool_size, self.strides,
-                          (1,) * nd, out)
-            return win.max(axis=tuple(range(-nd, 0)))
-        if x.dtype.kind != "f":
-            x = x.astype(np.float32)
-        # Padding counts in the average, as in Gluon's default.
-        win = windows(pad(x, self.padding), self.pool_size, self.strides, (1,) * nd, out)
-        return win.mean(axis=tuple(range(-nd, 0)), dtype=x.dtype)
+            combine = np.maximum
+        else:
+            # Padding counts in the average, as in Gluon's default.
+            fill, combine = 0.0, np.add
+            if x.dtype.kind != "f":
+                x = x.astype(np.float32)
+        x = pad(x, self.padding, fill)
+        # One strided view per window offset, combined element-wise: each pass
+        # reads the input once, where a reduction over a (..., *kernel) window view
+        # would walk it in tiny strided steps.
+        taps = [
+            x[(..., *(slice(o, o + s[i] * (out[i] - 1) + 1, s[i])
+                      for i, o in enumerate(offset)))]
+            for offset in np.ndindex(*k)
+        ]
+        if len(taps) == 1:
+            return taps[0].copy()
+        result = combine(taps[0], taps[1])
+        for tap in taps[2:]:
+            combine(result, tap, out=result)
+        if self.op != "max":
+            result *= result.dtype.type(1 / len(taps))
+        return result
 
     def __repr__(self) -> str:
         return (

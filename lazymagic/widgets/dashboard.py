@@ -25,6 +25,9 @@ from .table import TableView, table_html, table_text
 logger = logging.getLogger(__name__)
 
 
+# Limitation: ipywidgets itself keeps every widget until it is closed, so a dashboard
+# whose cell was run again keeps redrawing (a few milliseconds per change) until
+# dashboard.close() or a kernel restart.
 class _WeakListener:
     """Forward the engine's changes to a dashboard without keeping it alive."""
 
@@ -49,7 +52,8 @@ class Dashboard(widgets.VBox):
         table: the HTML widget with the parameter table and its totals.
         histograms: the picker, caption and plot of one parameter's values.
         errors: shows what went wrong when a redraw failed; hidden otherwise.
-        redraws: how many times the table was redrawn after a change.
+        redraws: how many changes to this net's parameters were redrawn (one per
+            operation: a forward pass, ``initialize()``, ``set_data``, ...).
     """
 
     def __init__(self, net: Any) -> None:
@@ -132,6 +136,7 @@ class Dashboard(widgets.VBox):
     def _on_change(self, changed: list[Parameter]) -> None:
         mine = {id(p) for p in self.parameters()}
         if any(id(p) in mine for p in changed):
+            self.redraws += 1
             self._guarded("redrawing after a change", self._render, changed)
 
     def _on_pick(self, change: dict[str, Any]) -> None:
@@ -158,7 +163,6 @@ class Dashboard(widgets.VBox):
             self._draw_selected()
         elif not picked and shown is not None:
             self.histograms.clear()
-        self.redraws += 1
 
     def _draw_selected(self) -> None:
         picked = self.histograms.selected

@@ -77,9 +77,14 @@ def build(param: Parameter) -> Histogram:
         ValueError: the parameter has no values yet.
     """
     if param.state is not State.MATERIALIZED:
+        todo = (
+            "Call net.initialize(), then pass a batch through the net (net(X))."
+            if param.state is State.DECLARED
+            else "Pass a batch through the net (net(X)) or call net.infer_shape(...)."
+        )
         raise ValueError(
             f"parameter '{param.name}' is {param.state.value}, so it has no values "
-            "to draw yet.\nPass a batch through the net (or call infer_shape) first."
+            f"to draw yet.\n{todo}"
         )
     values = param.data()
     sample = sample_values(values)

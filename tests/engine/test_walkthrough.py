@@ -87,7 +87,9 @@ def test_default_weights_are_uniform_in_plus_minus_0_07_and_float32():
 
 def test_data_before_initialize_says_to_call_initialize():
     net = two_layer_net()
-    with pytest.raises(DeferredInitializationError, match=r"'0\.weight'.*\(256, \?\)") as e:
+    with pytest.raises(
+        DeferredInitializationError, match=r"'0\.weight'.*\(256, \?\)"
+    ) as e:
         net[0].weight.data()
     assert "never initialized" in str(e.value)
     assert "net.initialize()" in str(e.value)
