@@ -47,18 +47,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-NOTEBOOK = "walkthrough.ipynb"
-CELLS = [
-    "import numpy as np\n"
-    "import lazymagic\n"
-    "from lazymagic import nn\n"
-    "net = nn.Sequential(nn.Dense(256, activation='relu'), nn.Dense(10))",
-    "dashboard = lazymagic.show(net)\ndashboard",
-    "net.initialize(seed=0)",
-    "X = np.random.default_rng(0).uniform(size=(2, 20)).astype(np.float32)\n"
-    "net(X).shape",
-    "dashboard.select('0.weight');",
-]
+SOURCE = ROOT / "notebooks" / "01-deferred-initialization.ipynb"
+NOTEBOOK = SOURCE.name
 # The widget's own table, not the text/html fallback of the same output.
 TABLE = ".lazy-dashboard table.lazy-params"
 
@@ -69,16 +59,25 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _write_notebook(folder: Path) -> None:
-    """A fresh notebook: no outputs, no saved widget state, the standard kernel."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+def _write_notebook(folder: Path) -> nbformat.NotebookNode:
+    """A copy of the walkthrough with no outputs and no saved widget state, so
+    nothing on the page can come from a previous run."""
+    nb = nbformat.read(SOURCE, as_version=4)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
     nbformat.write(nb, folder / NOTEBOOK)
+    return nb
+
+
+def _code_cell(nb: nbformat.NotebookNode, start: str) -> int:
+    """The index (among all cells) of the code cell whose source starts so."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.source.startswith(start):
+            return index
+    raise AssertionError(f"the walkthrough has no cell starting {start!r}")
 
 
 def _request(url: str, method: str = "GET") -> int:
@@ -112,7 +111,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("lab")
     notebooks = work / "notebooks"
     notebooks.mkdir()
-    _write_notebook(notebooks)
+    nb = _write_notebook(notebooks)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update(
         HOME=str(work / "home"),
@@ -163,7 +162,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             if time.monotonic() > deadline:
                 pytest.fail("JupyterLab did not answer within 90 s.", pytrace=False)
             time.sleep(0.3)
-        yield {"base": base, "token": token, "work": work}
+        yield {"base": base, "token": token, "work": work, "nb": nb}
     finally:
         try:
             _request(f"{base}/api/shutdown?token={token}", method="POST")
@@ -257,6 +256,12 @@ def _wait_for_states(page: Any, expected: list[str]) -> None:
 
 def test_dashboard_goes_pending_then_materialized_in_jupyterlab(lab, page):
     ARTIFACTS.mkdir(exist_ok=True)
+    nb = lab["nb"]
+    shown = _code_cell(nb, "%%lazynet net")
+    initialized = _code_cell(nb, "net.initialize()")
+    data = _code_cell(nb, "out = net(X)")
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
     page.goto(f"{lab['base']}/lab/tree/{NOTEBOOK}?token={lab['token']}")
     # The notebook looks ready before its kernel is; wait for the status bar.
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
@@ -264,23 +269,29 @@ def test_dashboard_goes_pending_then_materialized_in_jupyterlab(lab, page):
     if news.count():
         news.first.click()
 
-    _run_cell(page, 0, 1)
-    _run_cell(page, 1, 2)
-    page.wait_for_selector(TABLE, state="attached", timeout=30_000)
-    assert _states(page) == ["declared"] * 4
+    # Run the walkthrough's code cells in order, as a reader would, checking the
+    # dashboard that the %%lazynet cell displayed as the later cells change it.
+    for count, index in enumerate(code[: code.index(data) + 1], start=1):
+        _run_cell(page, index, count)
+        if index == shown:
+            page.wait_for_selector(TABLE, state="attached", timeout=30_000)
+            assert _states(page) == ["declared"] * 4
+        elif index == initialized:
+            _wait_for_states(
+                page, ["pending", "materialized", "pending", "materialized"]
+            )
+            board = page.locator(".lazy-dashboard").first
+            board.scroll_into_view_if_needed()
+            board.screenshot(path=str(ARTIFACTS / "lab-pending.png"))
 
-    _run_cell(page, 2, 3)
-    _wait_for_states(page, ["pending", "materialized", "pending", "materialized"])
-    page.screenshot(path=str(ARTIFACTS / "lab-pending.png"), full_page=True)
-
-    _run_cell(page, 3, 4)
     _wait_for_states(page, ["materialized"] * 4)
     shapes = page.eval_on_selector_all(
         f"{TABLE} tr.lazy-row", "rows => rows.map(r => r.cells[1].textContent)"
     )
     assert shapes == ["(256, 20)", "(256,)", "(10, 256)", "(10,)"]
 
-    _run_cell(page, 4, 5)
+    # Pick a parameter in the dashboard's own picker, as a reader would.
+    page.locator(".lazy-dashboard select").first.select_option("0.weight")
     image = page.wait_for_selector(
         ".lazy-dashboard .widget-output img[src^='data:image/png']",
         state="attached",
@@ -289,4 +300,6 @@ def test_dashboard_goes_pending_then_materialized_in_jupyterlab(lab, page):
     assert image.evaluate("i => i.complete && i.naturalWidth > 0")
     caption = page.inner_text(".lazy-dashboard .lazy-caption")
     assert "'0.weight'" in caption and "uniform" in caption
-    page.screenshot(path=str(ARTIFACTS / "lab-materialized.png"), full_page=True)
+    board = page.locator(".lazy-dashboard").first
+    board.scroll_into_view_if_needed()
+    board.screenshot(path=str(ARTIFACTS / "lab-materialized.png"))
