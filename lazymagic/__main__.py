@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     params = net.collect_params()
     print(text_table(params.values(), title=f"{args.file}"))
-    if out is None:
+    if shape is None or out is None:
         print(
             "\noutput shape: unknown (give --input, or an input statement in the file)"
         )

@@ -278,7 +278,6 @@ SYNTAX_ERROR_EXAMPLES: tuple[SyntaxErrorExamples, ...] = (
         "this '=', write it.",
         (
             "dense 10 init=normal(sigma=0.01)",
-            "dense 10 act= stride=2",
             "input (batch=2, 3)",
             "dense 10 act=relu=2",
             "dense 10 = 3",
@@ -505,6 +504,19 @@ def _friendly(error: UnexpectedInput, line: _Line) -> LazyNetSyntaxError:
     key = _error_key(error)
     at_end = isinstance(error, UnexpectedToken) and error.token.type == "$END"
     column = line.end_column if at_end else max(int(error.column), 1)
+    if line.code[column - 1 : column] == "=":
+        # 'kernel= padding=1': the next option's key was read as the value.
+        empty = re.search(
+            r"([A-Za-z_]\w*)=\s+([A-Za-z_]\w*)\s*$", line.code[: column - 1]
+        )
+        if empty:
+            return line.error(
+                f"option '{empty.group(1)}' has no value, so '{empty.group(2)}' was "
+                "read as its value.",
+                empty.start(1) + 1,
+                f"Write the value right after '=' ({empty.group(1)}=...), or remove "
+                f"'{empty.group(1)}='.",
+            )
     if key in exact:
         return line.error(exact[key].message, column, exact[key].hint)
     expected = _expect(_accepted(error))

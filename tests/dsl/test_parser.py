@@ -714,3 +714,12 @@ def test_fuzz_mutated_valid_cells_only_raise_positioned_errors(text):
 def test_every_valid_cell_parses():
     for text in VALID_CELLS:
         assert parse(text)
+
+
+def test_option_without_value_before_another_option_names_the_empty_key():
+    with pytest.raises(LazyNetSyntaxError) as e:
+        parse("conv2d 16 kernel= padding=1")
+    # 'kernel' starts at column 11 (1-based) of the line.
+    assert (e.value.line, e.value.column) == (1, 11)
+    assert "option 'kernel' has no value" in str(e.value)
+    assert "'padding' was read as its value" in str(e.value)
