@@ -381,14 +381,18 @@ def _compare_forward(
     ours: Callable[[], np.ndarray],
     others: dict[str, tuple[Callable[[], Any], Callable[[int], float]]],
 ) -> dict[str, list[float]]:
-    """Per-call milliseconds of ``ours`` and each other (check, timer) pair."""
-    calls = calls_for(ours)
+    """Per-call milliseconds of ``ours`` and each other (check, timer) pair.
+
+    Many short samples, interleaved: on a shared machine the load comes in bursts,
+    and short alternating samples spread them evenly over the contenders.
+    """
+    calls = calls_for(ours, 0.005)
     contenders: dict[str, Callable[[], float]] = {
         "ours": lambda: per_call(ours, calls) * 1e3
     }
     for name, (_, timer) in others.items():
         contenders[name] = lambda timer=timer: timer(calls) * 1e3
-    return interleaved(contenders, cfg.repeat * 3)
+    return interleaved(contenders, cfg.repeat * 8)
 
 
 def _agrees(a: np.ndarray, b: Any) -> bool:
