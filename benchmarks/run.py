@@ -914,9 +914,25 @@ def _ratio(row: Row) -> str:
     return f"{row.ratio:.3g}{row.ratio_meaning}"
 
 
+def spread(samples: Sequence[float]) -> str:
+    """The interquartile range of the samples, as a share of their median."""
+    if len(samples) < 4:
+        return "–"
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    return f"±{50 * (q3 - q1) / statistics.median(samples):.0f}%"
+
+
 def table(rows: list[Row]) -> str:
     """The rows as a Markdown table, with the notes as numbered footnotes."""
-    head = ["figure", "lazymagic", "reference, same run", "ratio", "target", "result"]
+    head = [
+        "figure",
+        "lazymagic",
+        "spread",
+        "reference, same run",
+        "ratio",
+        "target",
+        "result",
+    ]
     body, notes = [], []
     for row in rows:
         reference = row.reference
@@ -930,6 +946,7 @@ def table(rows: list[Row]) -> str:
             [
                 row.figure,
                 _number(row.value, row.unit),
+                spread(row.samples),
                 reference,
                 _ratio(row),
                 row.target,

@@ -19,6 +19,7 @@ from . import init, nn
 from .engine.parameter import Parameter, State
 from .errors import (
     DeferredInitializationError,
+    InvalidValueError,
     LazyMagicError,
     LazyMagicWarning,
     LazyNetSyntaxError,
@@ -34,6 +35,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "DeferredInitializationError",
+    "InvalidValueError",
     "LazyMagicError",
     "LazyMagicWarning",
     "LazyNetSyntaxError",

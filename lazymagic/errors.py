@@ -54,6 +54,11 @@ class LazyNetSyntaxError(LazyMagicError, ValueError):
         )
 
 
+class InvalidValueError(LazyMagicError, TypeError, ValueError):
+    """An argument of the wrong kind or out of range: a layer's size, a seed, an
+    input that is not numbers."""
+
+
 class DeferredInitializationError(LazyMagicError, RuntimeError):
     """A parameter's values were asked for before they exist."""
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .engine.parameter import CHUNK_SIZE
-from .errors import ShapeError
+from .errors import InvalidValueError, ShapeError
 
 if TYPE_CHECKING:
     from .engine.parameter import Parameter
@@ -88,7 +88,7 @@ def gain(nonlinearity: str = "relu", negative_slope: float = 0.01) -> float:
     }
     key = nonlinearity.replace("_", "").lower()
     if key not in gains:
-        raise ValueError(
+        raise InvalidValueError(
             f"no gain is defined for nonlinearity '{nonlinearity}'.\n"
             f"Use one of: {', '.join(sorted(gains))}."
         )
@@ -197,6 +197,20 @@ class Initializer:
         return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
+def _number(value: object, what: str, owner: str, positive: bool = False) -> float:
+    """Check an initializer's argument: a finite real number, positive if asked."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+    if not ok or not math.isfinite(float(value)) or (positive and not value > 0):  # type: ignore[arg-type,operator]
+        kind = "a finite number greater than 0" if positive else "a finite number"
+        raise InvalidValueError(
+            f"{owner} needs {what} as {kind}, got {value!r}; for example "
+            f"{owner}({'0.01' if positive else '1'})."
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
 def _fan_checked(shape: tuple[int, ...], name: str, what: str) -> tuple[int, int]:
     fan_in, fan_out = fans(shape)
     if fan_in == 0 or fan_out == 0:
@@ -266,7 +280,7 @@ class Constant(Initializer):
     name = "constant"
 
     def __init__(self, value: float = 0.0) -> None:
-        self.value = float(value)
+        self.value = _number(value, "its value", "constant")
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
@@ -312,9 +326,7 @@ class Uniform(Initializer):
     name = "uniform"
 
     def __init__(self, scale: float = 0.07) -> None:
-        if not scale > 0:
-            raise ValueError(f"uniform needs a positive scale, got {scale}.")
-        self.scale = float(scale)
+        self.scale = _number(scale, "a scale", "uniform", positive=True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
@@ -336,9 +348,7 @@ class Normal(Initializer):
     name = "normal"
 
     def __init__(self, sigma: float = 0.01) -> None:
-        if not sigma > 0:
-            raise ValueError(f"normal needs a positive sigma, got {sigma}.")
-        self.sigma = float(sigma)
+        self.sigma = _number(sigma, "a standard deviation", "normal", positive=True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
@@ -360,12 +370,8 @@ class TruncatedNormal(Initializer):
     name = "truncnormal"
 
     def __init__(self, sigma: float = 0.01, bound: float = 2.0) -> None:
-        if not sigma > 0 or not bound > 0:
-            raise ValueError(
-                f"truncnormal needs a positive sigma and bound, got {sigma}, {bound}."
-            )
-        self.sigma = float(sigma)
-        self.bound = float(bound)
+        self.sigma = _number(sigma, "a standard deviation", "truncnormal", True)
+        self.bound = _number(bound, "a bound (in sigmas)", "truncnormal", True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
@@ -406,16 +412,16 @@ class Xavier(Initializer):
         self, rnd_type: str = "uniform", factor_type: str = "avg", magnitude: float = 3
     ) -> None:
         if rnd_type not in ("uniform", "gaussian"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"Xavier rnd_type must be 'uniform' or 'gaussian', got {rnd_type!r}."
             )
         if factor_type not in ("avg", "in", "out"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"Xavier factor_type must be 'avg', 'in' or 'out', got {factor_type!r}."
             )
         self.rnd_type = rnd_type
         self.factor_type = factor_type
-        self.magnitude = float(magnitude)
+        self.magnitude = _number(magnitude, "a magnitude", "xavier", positive=True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = _fan_checked(shape, name, str(self))
@@ -462,7 +468,7 @@ class XavierUniform(Initializer):
     name = "xavier_uniform"
 
     def __init__(self, gain: float = 1.0) -> None:
-        self.gain = float(gain)
+        self.gain = _number(gain, "a gain", self.name, positive=True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = _fan_checked(shape, name, str(self))
@@ -487,7 +493,7 @@ class XavierNormal(Initializer):
     name = "xavier_normal"
 
     def __init__(self, gain: float = 1.0) -> None:
-        self.gain = float(gain)
+        self.gain = _number(gain, "a gain", self.name, positive=True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = _fan_checked(shape, name, str(self))
@@ -514,11 +520,16 @@ class _Kaiming(Initializer):
         negative_slope: float = 0.01,
     ) -> None:
         if mode not in ("fan_in", "fan_out"):
-            raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}.")
-        self.gain = gain(nonlinearity, negative_slope)
+            raise InvalidValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}.")
+        self.negative_slope = _number(negative_slope, "a negative slope", self.name)
+        if not isinstance(nonlinearity, str):
+            raise InvalidValueError(
+                f"{self.name} needs the nonlinearity's name, such as 'relu', got "
+                f"{nonlinearity!r}."
+            )
+        self.gain = gain(nonlinearity, self.negative_slope)
         self.nonlinearity = nonlinearity
         self.mode = mode
-        self.negative_slope = float(negative_slope)
 
     def _fan(self, shape: tuple[int, ...], name: str) -> tuple[int, int, int]:
         fan_in, fan_out = _fan_checked(shape, name, str(self))
@@ -583,7 +594,7 @@ class Orthogonal(Initializer):
     name = "orthogonal"
 
     def __init__(self, gain: float = 1.0) -> None:
-        self.gain = float(gain)
+        self.gain = _number(gain, "a gain", self.name, positive=True)
 
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         if len(shape) < 2:
@@ -663,8 +674,10 @@ def create(name: str, *args: float | str) -> Initializer:
         raise KeyError(name)
     try:
         return _FACTORIES[key](*args)  # type: ignore[arg-type]
+    except InvalidValueError:
+        raise
     except TypeError:
-        raise ValueError(
+        raise InvalidValueError(
             f"initializer '{name}' does not take the arguments {args}."
         ) from None
 
@@ -681,12 +694,12 @@ def parse(spec: str | Initializer | None) -> Initializer | None:
     if spec is None or isinstance(spec, Initializer):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(
+        raise InvalidValueError(
             f"expected an initializer from lazymagic.init or its name, got {spec!r}."
         )
     match = _SPEC.match(spec)
     if not match:
-        raise ValueError(
+        raise InvalidValueError(
             f"'{spec}' is not an initializer; write a name such as 'xavier' or a "
             "call such as 'normal(0.01)'."
         )
@@ -707,6 +720,6 @@ def parse(spec: str | Initializer | None) -> Initializer | None:
 
         close = difflib.get_close_matches(name.lower(), NAMES, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown initializer '{name}'.{hint}\nKnown: {', '.join(NAMES)}."
         ) from None

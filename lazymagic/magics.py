@@ -8,10 +8,11 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Integer, observe
+from traitlets import Bool, Integer, TraitError, observe, validate
 
 from . import init as _init
 from .errors import LazyMagicError
+from .options import _validate as _validate_option
 from .options import options
 
 
@@ -41,12 +42,18 @@ class LazyMagic(Magics):
         self.short_errors = options.short_errors
         options.watch(self._from_options)
 
+    @validate("max_param_bytes", "short_errors")
+    def _check(self, proposal: dict[str, Any]) -> Any:
+        # The same checks as lazymagic.options, so both always hold one value.
+        name, value = proposal["trait"].name, proposal["value"]
+        try:
+            return _validate_option(name, value)
+        except ValueError as err:
+            raise TraitError(str(err)) from None
+
     @observe("max_param_bytes", "short_errors")
     def _to_options(self, change: dict[str, Any]) -> None:
-        try:
-            setattr(options, change["name"], change["new"])
-        except ValueError as err:
-            raise UsageError(f"LazyMagic.{change['name']}: {err}") from None
+        setattr(options, change["name"], change["new"])
 
     def _from_options(self, name: str, value: Any) -> None:
         if self.has_trait(name) and getattr(self, name) != value:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .errors import InvalidValueError
+
 
 class Options:
     """The settings object behind ``lazymagic.options``.
@@ -75,19 +77,19 @@ def _validate(name: str, value: Any) -> Any:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"max_param_bytes must be a number of bytes (an int >= 0) or None "
                 f"for the default, got {value!r}."
             )
         return int(value)
     if name == "max_param_fraction":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"max_param_fraction must be a number, got {value!r}.")
+            raise InvalidValueError(f"max_param_fraction must be a number, got {value!r}.")
         if not 0 < value <= 1:
-            raise ValueError(f"max_param_fraction must be in (0, 1], got {value!r}.")
+            raise InvalidValueError(f"max_param_fraction must be in (0, 1], got {value!r}.")
         return float(value)
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
+        raise InvalidValueError(f"{name} must be True or False, got {value!r}.")
     return value
 
 

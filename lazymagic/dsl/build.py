@@ -29,7 +29,7 @@ import numpy as np
 from .. import init as _init
 from .. import nn
 from ..engine.shapes import Shape
-from ..errors import LazyNetSyntaxError, ShapeError
+from ..errors import InvalidValueError, LazyNetSyntaxError, ShapeError
 from ..nn.activations import FUNCTIONS
 from .parser import Block, Input, Layer, Statement, Value
 
@@ -611,18 +611,22 @@ class _Builder:
                 "Indent at least one layer under it.",
             )
         label = statement.label
-        if statement.kind == "residual":
-            return nn.Residual(*children, shortcut=shortcut, label=label)
-        if statement.kind == "repeat":
-            if len(statement.args) != 1:
-                raise where.error(
-                    "'repeat' needs one count.",
-                    statement.column,
-                    "Write 'repeat N:', for example 'repeat 2:'.",
-                )
-            count = _count(where, statement.args[0], "a count")
-            return nn.Repeat(count, *children, label=label)
-        return nn.Sequential(*children, label=label)
+        try:
+            if statement.kind == "residual":
+                return nn.Residual(*children, shortcut=shortcut, label=label)
+            if statement.kind == "repeat":
+                if len(statement.args) != 1:
+                    raise where.error(
+                        "'repeat' needs one count.",
+                        statement.column,
+                        "Write 'repeat N:', for example 'repeat 2:'.",
+                    )
+                count = _count(where, statement.args[0], "a count")
+                return nn.Repeat(count, *children, label=label)
+            return nn.Sequential(*children, label=label)
+        except InvalidValueError as error:
+            message, _, hint = str(error).partition("\n")
+            raise where.error(message, statement.column, hint) from None
 
     def body(self, statements: Sequence[Statement]) -> list[nn.Block]:
         blocks = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from .. import init as _init
 from ..errors import (
     DeferredInitializationError,
+    InvalidValueError,
     LazyMagicError,
     LazyMagicWarning,
     ShapeError,
@@ -157,14 +159,19 @@ class Block:
 
     def __init__(self, *, label: str | None = None, share: Block | None = None) -> None:
         if label is not None and (not isinstance(label, str) or not label):
-            raise TypeError(f"a label must be a non-empty string, got {label!r}.")
+            raise InvalidValueError(f"a label must be a non-empty string, got {label!r}.")
+        if label is not None and label.isdigit():
+            raise InvalidValueError(
+                f"label '{label}' is a number, which would clash with the indices "
+                "in dotted names; start it with a letter."
+            )
         if label is not None and "." in label:
-            raise ValueError(
+            raise InvalidValueError(
                 f"label '{label}' contains '.', which separates the steps of dotted "
                 "names; choose a label without it."
             )
         if share is not None and type(share) is not type(self):
-            raise TypeError(
+            raise InvalidValueError(
                 f"a {self.kind} layer can only share parameters with another "
                 f"{self.kind} layer, not with {share!r}."
             )
@@ -172,6 +179,7 @@ class Block:
         self.share = share
         self.path = label or ""
         self.dsl_line: int | None = None
+        self._parent: weakref.ref[Block] | None = None
         self._params: dict[str, Parameter] = {}
         # Defaults a later initialize() uses; the magic's --init and --seed set them.
         self.default_init: _init.Initializer | None = None
@@ -227,11 +235,34 @@ class Block:
 
     # -- naming --------------------------------------------------------------------
 
+    def _adopt(self, children: list[Block]) -> None:
+        """Make this block the parent of ``children`` and check that no two of its
+        children share a step in the dotted names."""
+        steps = [step for step, _ in self.children()]
+        clash = sorted({s for s in steps if steps.count(s) > 1})
+        if clash:
+            raise InvalidValueError(
+                f"two children of this {self.describe()} block would both be named "
+                f"'{clash[0]}', so their parameters' dotted names would collide.\n"
+                "Give each child a label of its own (labels must differ from each "
+                "other and from 'shortcut')."
+            )
+        for child in children:
+            child._parent = weakref.ref(self)
+        self._assign_names()
+
+    def _root(self) -> Block:
+        block = self
+        while block._parent is not None and (parent := block._parent()) is not None:
+            block = parent
+        return block
+
     def _assign_names(self) -> None:
         """Give every block its path and every parameter its dotted name.
 
-        Names are relative to the block the user calls; a tied parameter keeps the
-        first name it is reached under.
+        Names run from the outermost block that holds this one, so ``net[0]``'s
+        weight is ``0.weight`` whichever block an operation is called on; a tied
+        parameter keeps the first name it is reached under.
         """
         seen: set[int] = set()
 
@@ -244,7 +275,19 @@ class Block:
             for step, child in block.children():
                 walk(child, f"{path}.{step}" if path else step)
 
-        walk(self, "")
+        walk(self._root(), "")
+
+    # Parents are weak references: dropped when copying or pickling, and restored
+    # by each container for its own children.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_parent"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for _, child in self.children():
+            child._parent = weakref.ref(self)
 
     def _unique_params(self) -> Iterator[Parameter]:
         seen: set[int] = set()
@@ -305,10 +348,14 @@ class Block:
         chosen = _init.parse(init) or self.default_init or _init.Uniform()
         if seed is None:
             seed = self.default_seed
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
+        if seed is not None:
+            if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+                raise InvalidValueError(
+                    f"seed must be an int, got {seed!r}; for example seed=0."
+                )
+            seed = int(seed.__index__())  # NumPy integers too
         if seed is not None and seed < 0:
-            raise ValueError(f"seed must be zero or positive, got {seed}.")
+            raise InvalidValueError(f"seed must be zero or positive, got {seed}.")
         fresh = np.random.SeedSequence().entropy if seed is None else seed
         self._assign_names()
 
@@ -481,7 +528,7 @@ class Block:
         """Change every parameter's dtype (and its values, if they exist)."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
-            raise TypeError(f"parameters must be floating point, not {dtype}.")
+            raise InvalidValueError(f"parameters must be floating point, not {dtype}.")
         for param in self._unique_params():
             param.dtype = dtype
             if param._data is not None:
@@ -527,7 +574,7 @@ def _as_input(x: npt.ArrayLike) -> np.ndarray:
                 "Pass a NumPy array, or nested lists whose rows have equal length."
             ) from None
     if data.dtype.kind not in "biuf":
-        raise TypeError(
+        raise InvalidValueError(
             f"the input holds {data.dtype} values; a net takes numbers.\n"
             "Pass a numeric NumPy array, e.g. X.astype(np.float32)."
         )

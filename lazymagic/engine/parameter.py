@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import logging
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from ..errors import (
     NEVER_INITIALIZED,
     SHAPE_STILL_UNKNOWN,
     DeferredInitializationError,
+    InvalidValueError,
     ShapeError,
 )
 from .shapes import MULTIPLY, Shape, format_shape, is_complete
@@ -105,7 +107,7 @@ class Parameter:
         """Number of values, or ``None`` while a dimension is unknown."""
         if not self.is_complete:
             return None
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # type: ignore[arg-type]  # exact, never overflows
 
     @property
     def nbytes(self) -> int | None:
@@ -172,7 +174,7 @@ class Parameter:
         """
         value = np.asarray(array)
         if value.dtype.kind not in "biuf":
-            raise TypeError(
+            raise InvalidValueError(
                 f"parameter '{self.name}' holds numbers; got an array of "
                 f"{value.dtype}. Pass a numeric array."
             )

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..engine.block import Block, Context, Plan
 from ..engine.shapes import Shape
+from ..errors import InvalidValueError
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -81,7 +82,7 @@ def check_activation(name: str | None) -> str | None:
 
         close = difflib.get_close_matches(key, FUNCTIONS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown activation '{name}'.{hint}\nKnown: {', '.join(FUNCTIONS)}."
         )
     return key
@@ -117,7 +118,7 @@ class LeakyReLU(Activation):
     def __init__(self, alpha: float = 0.01, *, label: str | None = None) -> None:
         super().__init__("leakyrelu", label=label)
         if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-            raise TypeError(f"LeakyReLU alpha must be a number, got {alpha!r}.")
+            raise InvalidValueError(f"LeakyReLU alpha must be a number, got {alpha!r}.")
         self.alpha = float(alpha)
 
     def describe(self) -> str:

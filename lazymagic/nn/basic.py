@@ -7,6 +7,7 @@ import numpy as np
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape, multiply
+from ..errors import InvalidValueError
 from .dense import check_size
 
 
@@ -46,7 +47,7 @@ class Dropout(Block):
             or not isinstance(rate, int | float)
             or not (0 <= rate < 1)
         ):
-            raise ValueError(
+            raise InvalidValueError(
                 f"Dropout needs a rate in [0, 1), got {rate!r}; 0.5 drops half."
             )
         self.rate = float(rate)
@@ -105,6 +106,12 @@ class Embedding(Block):
         return (*shape, self.output_dim)
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.dtype.kind == "b":
+            raise layer_error(
+                self, "received booleans as indices, which would select rows "
+                "instead of looking them up.",
+                "Pass integer token ids, e.g. X.astype(np.int64).",
+            )
         if x.dtype.kind == "f":
             if x.size and not np.all(np.isfinite(x) & (x == np.round(x))):
                 raise layer_error(

@@ -9,12 +9,13 @@ import numpy as np
 
 from ..engine.block import Block, Context, Plan
 from ..engine.shapes import Shape, format_shape
+from ..errors import InvalidValueError
 
 
 def _check_blocks(blocks: tuple[object, ...], where: str) -> None:
     for b in blocks:
         if not isinstance(b, Block):
-            raise TypeError(
+            raise InvalidValueError(
                 f"{where} takes layers and blocks from lazymagic.nn, got {b!r}."
             )
 
@@ -44,7 +45,11 @@ class Sequential(Block):
         """Append blocks, in order."""
         _check_blocks(blocks, "Sequential.add")
         self._children.extend(blocks)
-        self._assign_names()  # so net[0].weight.name reads '0.weight' at once
+        try:
+            self._adopt(list(blocks))  # names read '0.weight' at once
+        except Exception:
+            del self._children[len(self._children) - len(blocks) :]
+            raise
 
     def children(self) -> list[tuple[str, Block]]:
         return [(b.label or str(i), b) for i, b in enumerate(self._children)]
@@ -104,7 +109,7 @@ class Residual(Block):
     ) -> None:
         super().__init__(label=label)
         if not body:
-            raise ValueError("Residual needs at least one block in its body.")
+            raise InvalidValueError("Residual needs at least one block in its body.")
         _check_blocks(body, "Residual")
         self.body = list(body)
         if shortcut is not None:
@@ -112,7 +117,7 @@ class Residual(Block):
             if not isinstance(shortcut, Sequential):
                 shortcut = Sequential(shortcut)
         self.shortcut: Sequential | None = shortcut
-        self._assign_names()
+        self._adopt(self.body + ([shortcut] if shortcut is not None else []))
 
     def children(self) -> list[tuple[str, Block]]:
         steps = [(b.label or str(i), b) for i, b in enumerate(self.body)]
@@ -174,6 +179,9 @@ def _residual_error(block: Block, text: str, fix: str):
     )
 
 
+MAX_REPEAT = 10_000
+
+
 class Repeat(Sequential):
     """``n`` copies of ``body``, each with parameters of its own.
 
@@ -185,10 +193,17 @@ class Repeat(Sequential):
 
     def __init__(self, n: int, *body: Block, label: str | None = None) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Repeat needs a count of at least 1, got {n!r}.")
+            raise InvalidValueError(f"Repeat needs a count of at least 1, got {n!r}.")
+        if n > MAX_REPEAT:
+            # Limitation: copies are Python objects; beyond this, declaring alone
+            # would take minutes.
+            raise InvalidValueError(
+                f"Repeat allows at most {MAX_REPEAT:,} copies, got {n:,}; a count "
+                "that large is most likely a typo."
+            )
         _check_blocks(body, "Repeat")
         if not body:
-            raise ValueError("Repeat needs at least one block to repeat.")
+            raise InvalidValueError("Repeat needs at least one block to repeat.")
         super().__init__(label=label)
         self.n = n
         first = Sequential(*body)

@@ -11,10 +11,13 @@ from numpy.lib.stride_tricks import as_strided
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape, window_arithmetic, window_output
+from ..errors import InvalidValueError
 from .activations import check_activation
-from .dense import activate, check_size
+from .dense import ELEMENTWISE, activate, check_size
 
 AXES = ("width",), ("height", "width")
+# How many bytes of the column matrix a convolution builds before multiplying.
+COLUMN_BYTES = 1 << 22
 
 
 def as_tuple(value: int | Sequence[int], nd: int, what: str, owner: str) -> tuple:
@@ -28,7 +31,7 @@ def as_tuple(value: int | Sequence[int], nd: int, what: str, owner: str) -> tupl
     if len(items) != nd or not all(
         isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items
     ):
-        raise ValueError(
+        raise InvalidValueError(
             f"{owner} needs {what} as an int or a tuple of {nd} ints, got {value!r}."
         )
     return tuple(int(v) for v in items)
@@ -134,19 +137,19 @@ class _Conv(Block):
         self.padding = as_tuple(padding, nd, "padding", owner)
         self.dilation = as_tuple(dilation, nd, "dilation", owner)
         if min(self.kernel_size + self.strides + self.dilation) < 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} needs kernel_size, strides and dilation of at least 1."
             )
         if min(self.padding) < 0:
-            raise ValueError(f"{owner} needs padding of at least 0.")
+            raise InvalidValueError(f"{owner} needs padding of at least 0.")
         self.groups = int(groups)
         if self.channels % self.groups:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} has {channels} channels, which {groups} groups cannot "
                 "split evenly; make channels a multiple of groups."
             )
         if in_channels is not None and in_channels % self.groups:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} has in_channels={in_channels}, which {groups} groups "
                 "cannot split evenly."
             )
@@ -233,19 +236,37 @@ class _Conv(Block):
         # (batch, channels, ...) view, no copy.
         xt = pad(np.moveaxis(x, 1, 0), self.padding)
         c = xt.shape[0]
-        cols = np.empty((c, *k, n, *out), dtype=x.dtype)
-        for offset in np.ndindex(*k):
-            taps = tuple(
+        depth, spots = c * math.prod(k), math.prod(out)
+        taps = [
+            (offset, tuple(
                 slice(o * d[i], o * d[i] + s[i] * (out[i] - 1) + 1, s[i])
                 for i, o in enumerate(offset)
-            )
-            cols[(slice(None), *offset)] = xt[(slice(None), slice(None), *taps)]
-        depth, rows = c * math.prod(k), n * math.prod(out)
-        y = w.reshape(self.channels, depth) @ cols.reshape(depth, rows)
-        if self.bias is not None:
-            y += self.bias._data[:, None]
-        y = activate(y, self.activation)
-        return np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
+            ))
+            for offset in np.ndindex(*k)
+        ]
+        weights = w.reshape(self.channels, depth)
+        y = np.empty((self.channels, n, spots), dtype=x.dtype)
+        # The column matrix is built and multiplied a few examples at a time, so
+        # that the product finds it still in cache, and so do the bias and an
+        # element-wise activation after it.
+        step = max(1, min(n, COLUMN_BYTES // max(1, depth * spots * x.itemsize)))
+        buffer = np.empty(depth * step * spots, dtype=x.dtype)
+        elementwise = self.activation in ELEMENTWISE
+        for start in range(0, n, step):
+            b = min(step, n - start)
+            cols = buffer[: depth * b * spots].reshape(c, *k, b, *out)
+            for offset, window in taps:
+                cols[(slice(None), *offset)] = xt[
+                    (slice(None), slice(start, start + b), *window)
+                ]
+            part = y[:, start : start + b].reshape(self.channels, b * spots)  # a view
+            np.matmul(weights, cols.reshape(depth, b * spots), out=part)
+            if self.bias is not None:
+                part += self.bias._data[:, None]
+            if elementwise:
+                activate(part, self.activation)
+        y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
+        return y if elementwise else activate(y, self.activation)
 
     def _forward_grouped(
         self, x: np.ndarray, w: np.ndarray, out: tuple[int, ...]

@@ -9,7 +9,7 @@ import numpy as np
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape, multiply
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from .activations import FUNCTIONS, check_activation
 
 
@@ -18,7 +18,11 @@ def check_size(value: object, what: str, owner: str, allow_none: bool = False) -
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{owner} needs {what} as a positive int, got {value!r}.")
+        raise InvalidValueError(f"{owner} needs {what} as a positive int, got {value!r}.")
+
+
+# Activations that act on each value alone and that ``activate`` applies in place.
+ELEMENTWISE = frozenset({None, "identity", "relu", "sigmoid", "tanh"})
 
 
 def activate(y: np.ndarray, activation: str | None) -> np.ndarray:

@@ -7,6 +7,7 @@ import numpy as np
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape
+from ..errors import InvalidValueError
 from .dense import check_size
 
 
@@ -42,9 +43,9 @@ class BatchNorm(Block):
         super().__init__(label=label, share=share)
         check_size(in_channels, "in_channels", "BatchNorm", allow_none=True)
         if not 0 <= momentum < 1:
-            raise ValueError(f"BatchNorm momentum must be in [0, 1), got {momentum}.")
+            raise InvalidValueError(f"BatchNorm momentum must be in [0, 1), got {momentum}.")
         if not epsilon > 0:
-            raise ValueError(f"BatchNorm epsilon must be positive, got {epsilon}.")
+            raise InvalidValueError(f"BatchNorm epsilon must be positive, got {epsilon}.")
         self.axis = int(axis)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)

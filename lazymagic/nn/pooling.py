@@ -8,6 +8,7 @@ import numpy as np
 
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape
+from ..errors import InvalidValueError
 from .conv import as_tuple, check_rank, output_sizes, pad
 
 
@@ -32,12 +33,12 @@ class _Pool(Block):
         )
         self.padding = as_tuple(padding, self.nd, "padding", owner)
         if min(self.pool_size + self.strides) < 1 or min(self.padding) < 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} needs pool_size and strides of at least 1 and padding of "
                 "at least 0."
             )
         if any(2 * p > k for p, k in zip(self.padding, self.pool_size, strict=True)):
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} has padding {self.padding} larger than half its pool size "
                 f"{self.pool_size}; windows would hold only padding."
             )

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from ..engine import events
 from ..engine.parameter import Parameter, State
+from ..errors import InvalidValueError
 from .histograms import HistogramView
 from .table import TableView, table_html, table_text
 
@@ -116,7 +117,7 @@ class Dashboard(widgets.VBox):
             )
         param = by_name[name]
         if param.state is not State.MATERIALIZED:
-            raise ValueError(
+            raise InvalidValueError(
                 f"parameter '{name}' is {param.state.value}, so it has no values to "
                 "draw yet.\nPass a batch through the net (net(X)) or call "
                 "net.infer_shape(...) after net.initialize(), then select it."

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..engine.parameter import Parameter, State
 from ..engine.table import STATE_COLORS
+from ..errors import InvalidValueError
 from ..init import Distribution
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def build(param: Parameter) -> Histogram:
             if param.state is State.DECLARED
             else "Pass a batch through the net (net(X)) or call net.infer_shape(...)."
         )
-        raise ValueError(
+        raise InvalidValueError(
             f"parameter '{param.name}' is {param.state.value}, so it has no values "
             f"to draw yet.\n{todo}"
         )
