@@ -218,3 +218,17 @@ def test_cli_file_that_is_not_text_is_a_clean_error(tmp_path):
     assert result.returncode == 2
     assert "binary.lazy" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_shipped_lenet_example_runs_and_finds_the_flatten_size():
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "lazymagic", str(root / "notebooks" / "lenet.lazy")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # 28x28 -> conv(5, pad 2) 28 -> pool 14 -> conv(5) 10 -> pool 5: 16*5*5 = 400
+    assert re.search(r"fc1\.weight\s+\(120, 400\)", done.stdout)
+    assert "output shape: (batch, 10)" in done.stdout
