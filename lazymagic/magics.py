@@ -59,6 +59,11 @@ class LazyMagic(Magics):
         if self.has_trait(name) and getattr(self, name) != value:
             setattr(self, name, value)
 
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        assert self.shell is not None, "magics are registered with a shell"
+        return self.shell.user_ns  # type: ignore[no-any-return]
+
     @magic_arguments()
     @argument("name", help="the variable the net is bound to")
     @argument(
@@ -120,10 +125,10 @@ class LazyMagic(Magics):
 
         from .dsl.cell import build_cell
 
-        net = build_cell(cell, namespace=self.shell.user_ns, dtype=args.dtype)
+        net = build_cell(cell, namespace=self._namespace, dtype=args.dtype)
         net.default_init = chosen
         net.default_seed = args.seed
-        self.shell.user_ns[name] = net  # bound only once everything succeeded
+        self._namespace[name] = net  # bound only once everything succeeded
         if not args.quiet:
             from IPython.display import display
 
@@ -136,7 +141,7 @@ class LazyMagic(Magics):
         name = line.strip()
         if not name:
             raise UsageError("%lazyshow needs the name of a net: %lazyshow net")
-        if name not in self.shell.user_ns:
+        if name not in self._namespace:
             raise UsageError(
                 f"%lazyshow: no variable '{name}'; define it with %%lazynet {name} "
                 "first."
@@ -145,7 +150,7 @@ class LazyMagic(Magics):
 
         from .engine.block import Block
 
-        net = self.shell.user_ns[name]
+        net = self._namespace[name]
         if not isinstance(net, Block):
             raise UsageError(
                 f"%lazyshow: '{name}' is a {type(net).__name__}, not a lazymagic net."

@@ -159,7 +159,9 @@ class Block:
 
     def __init__(self, *, label: str | None = None, share: Block | None = None) -> None:
         if label is not None and (not isinstance(label, str) or not label):
-            raise InvalidValueError(f"a label must be a non-empty string, got {label!r}.")
+            raise InvalidValueError(
+                f"a label must be a non-empty string, got {label!r}."
+            )
         if label is not None and label.isdigit():
             raise InvalidValueError(
                 f"label '{label}' is a number, which would clash with the indices "
@@ -356,7 +358,7 @@ class Block:
             seed = int(seed.__index__())  # NumPy integers too
         if seed is not None and seed < 0:
             raise InvalidValueError(f"seed must be zero or positive, got {seed}.")
-        fresh = np.random.SeedSequence().entropy if seed is None else seed
+        fresh = int(np.random.SeedSequence().entropy) if seed is None else seed  # type: ignore[arg-type]
         self._assign_names()
 
         kept, plans = [], []
@@ -547,7 +549,7 @@ class _Rollback:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:
         if kind is not None:
             for p, shape, state, data, init, seed in self._saved:
                 p.shape, p.state, p._data, p.init, p.seed = (
@@ -558,7 +560,6 @@ class _Rollback:
                     seed,
                 )
             logger.debug("rolled back %d parameters after %s", len(self._saved), kind)
-        return False
 
 
 def _as_input(x: npt.ArrayLike) -> np.ndarray:

@@ -211,7 +211,8 @@ class Parameter:
     def materialize(self) -> None:
         """Allocate and fill the values; the shape and initializer must be set."""
         assert self.is_complete and self.init is not None and self.seed is not None
-        out = np.empty(self.shape, dtype=self.dtype)  # type: ignore[arg-type]
+        shape = tuple(d for d in self.shape if d is not None)  # all known here
+        out = np.empty(shape, dtype=self.dtype)
         self.init.fill(out, self)
         self._data = out
         self.state = State.MATERIALIZED

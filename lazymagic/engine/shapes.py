@@ -52,7 +52,7 @@ def normalize_shape(shape: object, what: str = "shape") -> Shape:
     if isinstance(shape, int | str) or shape is None:
         shape = (shape,)
     try:
-        dims = tuple(shape)  # type: ignore[arg-type]
+        dims: tuple[object, ...] = tuple(shape)  # type: ignore[arg-type]
     except TypeError:
         raise ShapeError(
             f"{what} must be a tuple of dimensions, got {shape!r}.\n"

@@ -37,7 +37,7 @@ def describe_init(param: Parameter) -> str:
         return "—"
     text = str(chosen)
     if chosen.name in FAN_BASED and len(param.shape) >= 2:
-        receptive = 1
+        receptive: int | None = 1
         for d in param.shape[2:]:
             receptive = receptive * d if d is not None and receptive else None
         out, inp = param.shape[0], param.shape[1]
