@@ -2,22 +2,10 @@
 
 import numpy as np
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import lazymagic
 from lazymagic import LazyNetSyntaxError, options
-
-
-@pytest.fixture
-def shell():
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "lazymagic")
-    yield sh
-    sh.run_line_magic("unload_ext", "lazymagic")
-    InteractiveShell.clear_instance()
-    options.max_param_bytes = None
-    options.short_errors = True
 
 
 def run(shell, source):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,57 +20,13 @@ from lazymagic.dsl.parser import (
 )
 from lazymagic.errors import LazyNetSyntaxError
 
-LENET = """\
-input (batch, 1, 28, 28)          # optional; dims are ints, ? or names
-conv2d 6 kernel=5 padding=2 act=sigmoid
-avgpool2d kernel=2 stride=2
-conv2d 16 kernel=5 act=sigmoid
-avgpool2d kernel=2 stride=2
-flatten
-fc1 = dense 120 act=sigmoid       # a label names the layer
-dense 84 act=sigmoid init=xavier
-dense 10
-"""
-
-RESNET = """\
-input (batch, 3, 32, 32)
-conv2d 16 kernel=3 padding=1
-batchnorm
-relu
-repeat 2:
-    residual:
-        conv2d 16 kernel=3 padding=1
-        batchnorm
-        relu
-        conv2d 16 kernel=3 padding=1
-        batchnorm
-    relu
-globalavgpool
-dense 10
-"""
-
-SHORTCUT = """\
-input (batch, 64, 56, 56)
-residual:                         # a block whose shape changes needs a shortcut
-    conv2d 128 kernel=3 padding=1 stride=2
-    batchnorm
-    relu
-    conv2d 128 kernel=3 padding=1
-    batchnorm
-    shortcut:
-        conv2d 128 kernel=1 stride=2
-relu
-"""
-
-EMBEDDING = """\
-input (batch, 12)                 # token ids
-embedding 1000 64                 # vocabulary size, vector size
-flatten
-dense {hidden} act=relu           # {name} looks up a number in the namespace
-shared = dense 8 act=relu
-dense 8 act=relu share=shared     # reuses (ties) the parameters of 'shared'
-dense 1 in=8                      # in= gives a known input size
-"""
+# The DSL examples of the product description, verbatim, comments included.
+CELLS = {
+    path.stem: path.read_text()
+    for path in (Path(__file__).parent / "cells").glob("*.lazy")
+}
+LENET, RESNET = CELLS["lenet"], CELLS["resnet"]
+SHORTCUT, EMBEDDING = CELLS["shortcut"], CELLS["embedding"]
 
 VALID_CELLS = [LENET, RESNET, SHORTCUT, EMBEDDING]
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 import lazymagic
 from lazymagic import InvalidValueError, LazyMagicError, ShapeError, init, nn, options
@@ -87,17 +86,6 @@ def test_every_argument_error_is_also_a_builtin_type_or_value_error():
     assert issubclass(InvalidValueError, ValueError)
     with pytest.raises(ValueError):
         nn.Dense(0)
-
-
-@pytest.fixture
-def shell():
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "lazymagic")
-    yield sh
-    sh.run_line_magic("unload_ext", "lazymagic")
-    InteractiveShell.clear_instance()
-    options.max_param_bytes = None
-    options.short_errors = True
 
 
 @pytest.mark.parametrize(
