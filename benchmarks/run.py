@@ -120,15 +120,20 @@ def calls_for(fn: Callable[[], Any], budget: float = 0.02) -> int:
 
 
 def interleaved(
-    contenders: dict[str, Callable[[], float]], repeat: int
+    contenders: dict[str, Callable[[], float]], repeat: int, settle: float = 0.0
 ) -> dict[str, list[float]]:
-    """One sample of every contender per repetition, in a rotating order."""
+    """One sample of every contender per repetition, in a rotating order.
+
+    ``settle`` seconds of sleep before each sample let the BLAS and OpenMP worker
+    threads of the previous one stop spinning, so they do not compete with it.
+    """
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for rep in range(repeat):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
             gc.collect()
+            time.sleep(settle)
             samples[name].append(contenders[name]())
     return samples
 
@@ -215,13 +220,21 @@ def bench_materialize(cfg: Config, torch: Any | None) -> list[Row]:
             with torch.no_grad():
                 return model(xt)
 
-        contenders["torch LazyLinear"] = lambda: first_batch_seconds(
-            lazy_linear_stack, torch_run
-        )
+        torch_contender = {
+            "torch LazyLinear": lambda: first_batch_seconds(
+                lazy_linear_stack, torch_run
+            )
+        }
     # The first touch of fresh memory in a process (and in a virtual machine) is
     # far slower than later ones; pay it once, outside every measurement.
     np.ones(2 * n, dtype=np.float32)
-    seconds = interleaved(contenders, cfg.repeat)
+    settle = 0.0 if cfg.quick else 0.3
+    seconds = interleaved(contenders, cfg.repeat, settle)
+    if torch is not None:
+        # Torch runs after the others: the first NumPy allocation after torch has
+        # freed its half gigabyte is about twice as slow (the kernel's huge pages
+        # have to be found again), which would fall on whoever came next.
+        seconds.update(interleaved(torch_contender, cfg.repeat, settle))
     rate = {k: [n / s / 1e6 for s in v] for k, v in seconds.items()}
 
     rows = []
@@ -388,16 +401,19 @@ def _compare_forward(
 ) -> dict[str, list[float]]:
     """Per-call milliseconds of ``ours`` and each other (check, timer) pair.
 
-    Many short samples, interleaved: on a shared machine the load comes in bursts,
-    and short alternating samples spread them evenly over the contenders.
+    Samples of about 30 ms of back-to-back calls, alternating between the
+    contenders, each after a pause: NumPy's BLAS threads and torch's OpenMP
+    threads keep spinning for a while after a call, and would otherwise compete
+    with whichever framework runs next.
     """
-    calls = calls_for(ours, 0.005)
+    quick = cfg.quick
+    calls = calls_for(ours, 0.005 if quick else 0.03)
     contenders: dict[str, Callable[[], float]] = {
         "ours": lambda: per_call(ours, calls) * 1e3
     }
     for name, (_, timer) in others.items():
         contenders[name] = lambda timer=timer: timer(calls) * 1e3
-    return interleaved(contenders, cfg.repeat * 20)
+    return interleaved(contenders, cfg.repeat * 4, settle=0.0 if quick else 0.15)
 
 
 def _agrees(a: np.ndarray, b: Any) -> bool:
@@ -916,7 +932,7 @@ def _number(value: float | None, unit: str = "") -> str:
 def _ratio(row: Row) -> str:
     if row.ratio is None:
         return "–"
-    return f"{row.ratio:.3g}{row.ratio_meaning}"
+    return f"{row.ratio:.4g}{row.ratio_meaning}"
 
 
 def spread(samples: Sequence[float]) -> str:
@@ -1008,6 +1024,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAMES",
         help=f"comma-separated groups among: {', '.join(GROUPS)}",
     )
+    parser.add_argument(
+        "--no-torch", action="store_true", help="skip PyTorch even if installed"
+    )
     args = parser.parse_args(argv)
     chosen = list(GROUPS) if not args.only else args.only.split(",")
     unknown = [g for g in chosen if g not in GROUPS]
@@ -1018,11 +1037,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         cfg = Config(True, args.repeat or 2, layers=2, width=1024, batch=16)
     else:
-        cfg = Config(False, args.repeat or 5, layers=8, width=4096, batch=256)
+        cfg = Config(False, args.repeat or 7, layers=8, width=4096, batch=256)
     if cfg.repeat < 1:
         parser.error("--repeat needs at least 1")
 
-    torch = import_torch()
+    torch = None if args.no_torch else import_torch()
     about = machine()
     load_before = load_average()
     started = time.perf_counter()

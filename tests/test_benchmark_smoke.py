@@ -138,9 +138,19 @@ def test_lazynet_cell_has_the_requested_number_of_statements():
 def test_table_numbers_footnotes_and_marks_unmeasured_rows():
     rows = [
         run.Row(
-            "g", "a figure", "ms", "NumPy", value=2.0, reference_value=4.0,
-            ratio=0.5, ratio_meaning="× time", target="≤ 1.1× time",
-            target_op="<=", target_bound=1.1, checked=0.5, note="why",
+            "g",
+            "a figure",
+            "ms",
+            "NumPy",
+            value=2.0,
+            reference_value=4.0,
+            ratio=0.5,
+            ratio_meaning="× time",
+            target="≤ 1.1× time",
+            target_op="<=",
+            target_bound=1.1,
+            checked=0.5,
+            note="why",
         ).judge(),
         run.not_measured(run.Row("g", "another", "ms", "torch"), "no torch"),
     ]

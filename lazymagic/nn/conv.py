@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,24 @@ from .dense import ELEMENTWISE, activate, check_size
 AXES = ("width",), ("height", "width")
 # How many bytes of the column matrix a convolution builds before multiplying.
 COLUMN_BYTES = 1 << 22
+
+_scratch = threading.local()
+
+
+def workspace(size: int, dtype: np.dtype) -> np.ndarray:
+    """A flat scratch array of ``size`` values, reused by this thread's calls.
+
+    A fresh column matrix on every call would be faulted in page by page each time
+    (the allocator hands large freed blocks back to the system); one this size is
+    kept per thread, up to twice ``COLUMN_BYTES``.
+    """
+    nbytes = size * dtype.itemsize
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        if nbytes <= 2 * COLUMN_BYTES:
+            _scratch.buffer = buffer
+    return buffer[:nbytes].view(dtype)
 
 
 def as_tuple(value: int | Sequence[int], nd: int, what: str, owner: str) -> tuple:
@@ -229,7 +248,7 @@ class _Conv(Block):
             for i in range(nd)
         )
         if self.groups != 1:
-            return self._forward_grouped(x, w, out)
+            return self._forward_grouped(x, out)
         # Channels lead in memory, so each kernel offset's rows of the column matrix
         # are one strided copy, and the product's (channels, batch, ...) result is
         # already the next layer's channels-first input; it is returned as a
@@ -238,10 +257,13 @@ class _Conv(Block):
         c = xt.shape[0]
         depth, spots = c * math.prod(k), math.prod(out)
         taps = [
-            (offset, tuple(
-                slice(o * d[i], o * d[i] + s[i] * (out[i] - 1) + 1, s[i])
-                for i, o in enumerate(offset)
-            ))
+            (
+                offset,
+                tuple(
+                    slice(o * d[i], o * d[i] + s[i] * (out[i] - 1) + 1, s[i])
+                    for i, o in enumerate(offset)
+                ),
+            )
             for offset in np.ndindex(*k)
         ]
         weights = w.reshape(self.channels, depth)
@@ -250,7 +272,7 @@ class _Conv(Block):
         # that the product finds it still in cache, and so do the bias and an
         # element-wise activation after it.
         step = max(1, min(n, COLUMN_BYTES // max(1, depth * spots * x.itemsize)))
-        buffer = np.empty(depth * step * spots, dtype=x.dtype)
+        buffer = workspace(depth * step * spots, x.dtype)
         elementwise = self.activation in ELEMENTWISE
         for start in range(0, n, step):
             b = min(step, n - start)
@@ -268,9 +290,8 @@ class _Conv(Block):
         y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
         return y if elementwise else activate(y, self.activation)
 
-    def _forward_grouped(
-        self, x: np.ndarray, w: np.ndarray, out: tuple[int, ...]
-    ) -> np.ndarray:
+    def _forward_grouped(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
+        w = self.weight.data()
         nd, n, g = self.nd, x.shape[0], self.groups
         win = windows(pad(x, self.padding), self.kernel_size, self.strides,
                       self.dilation, out)

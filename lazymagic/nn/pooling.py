@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class _Pool(Block):
         out = tuple(
             (x.shape[2 + i] + 2 * self.padding[i] - k[i]) // s[i] + 1 for i in range(nd)
         )
+        combine: np.ufunc
         if self.op == "max":
             fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
             combine = np.maximum
@@ -70,11 +72,13 @@ class _Pool(Block):
         # One strided view per window offset, combined element-wise: each pass
         # reads the input once, where a reduction over a (..., *kernel) window view
         # would walk it in tiny strided steps.
-        taps = [
-            x[(..., *(slice(o, o + s[i] * (out[i] - 1) + 1, s[i])
-                      for i, o in enumerate(offset)))]
-            for offset in np.ndindex(*k)
-        ]
+        taps = []
+        for offset in np.ndindex(*k):
+            window: tuple[Any, ...] = tuple(
+                slice(o, o + step * (size - 1) + 1, step)
+                for o, step, size in zip(offset, s, out, strict=True)
+            )
+            taps.append(x[(..., *window)])
         if len(taps) == 1:
             return taps[0].copy()
         result = combine(taps[0], taps[1])

@@ -177,3 +177,43 @@ def test_an_error_in_a_chunk_reaches_the_caller_and_changes_nothing(
         net(np.ones((1, SHAPE[0]), np.float32))
     assert net[0].weight.state == "pending"
     assert net[0].weight.shape == (SHAPE[1], None)
+
+
+def conv2d_by_loops(x, w, b, stride, padding, dilation):
+    """The definition, one output value at a time."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]), np.float64)
+    xp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + wd] = x
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    y = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            for a in range(kh):
+                for e in range(kw):
+                    r = i * stride[0] + a * dilation[0]
+                    s = j * stride[1] + e * dilation[1]
+                    y[:, :, i, j] += xp[:, :, r, s] @ w[:, :, a, e].T
+    return y + b[None, :, None, None]
+
+
+@pytest.mark.parametrize("column_bytes", [1, 5_000, 1 << 40])
+def test_convolutions_built_in_blocks_match_the_definition(column_bytes, monkeypatch):
+    # column_bytes=1 builds one example's columns at a time; 1 << 40 all at once.
+    from lazymagic.nn import conv
+
+    monkeypatch.setattr(conv, "COLUMN_BYTES", column_bytes)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    first = nn.Conv2D(4, (3, 2), strides=(2, 1), padding=1, dilation=(1, 2))
+    second = nn.Conv2D(2, 2, bias_initializer=init.Normal(1.0))
+    net = nn.Sequential(first, second)
+    net.initialize(init.Normal(0.5), seed=1)
+    out = net(x)  # the second convolution reads the first's channels-first view
+    w1, b1 = first.weight.data(), first.bias.data()
+    w2, b2 = second.weight.data(), second.bias.data()
+    middle = conv2d_by_loops(x, w1, b1, (2, 1), (1, 1), (1, 2))
+    expected = conv2d_by_loops(middle, w2, b2, (1, 1), (0, 0), (1, 1))
+    assert out.shape == expected.shape == (5, 2, 4, 7)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
