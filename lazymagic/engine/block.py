@@ -75,13 +75,20 @@ class Plan:
                 ``mismatch``) or what another layer sharing ``param`` proposed.
         """
         new = tuple(d if isinstance(d, int) else None for d in shape)
-        self.reached[id(param)] = param
-        earlier = self._shapes.get(id(param))
+        key = id(param)
+        self.reached[key] = param
+        earlier = self._shapes.get(key)
         known = earlier[1] if earlier else param.shape
-        if len(known) != len(new) or any(
-            k is not None and n is not None and k != n
-            for k, n in zip(known, new, strict=False)
-        ):
+        if known == new:  # the common case, settled without a loop
+            self._shapes[key] = (param, known, layer)
+            return
+        conflict = len(known) != len(new)
+        merged: list[int | None] = []
+        for k, n in zip(known, new, strict=False):
+            if k is not None and n is not None and k != n:
+                conflict = True
+            merged.append(k if k is not None else n)
+        if conflict:
             if earlier and earlier[2] is not layer:
                 raise ShapeError(
                     f"{earlier[2].where()} and {layer.where()} share parameter "
@@ -101,10 +108,7 @@ class Plan:
                 )
             )
             raise ShapeError(message)
-        merged = tuple(
-            k if k is not None else n for k, n in zip(known, new, strict=True)
-        )
-        self._shapes[id(param)] = (param, merged, layer)
+        self._shapes[key] = (param, tuple(merged), layer)
 
     def known(self, param: Parameter) -> tuple[int | None, ...]:
         """The shape of ``param`` as this plan sees it so far."""
@@ -182,6 +186,11 @@ class Block:
         self.path = label or ""
         self.dsl_line: int | None = None
         self._parent: weakref.ref[Block] | None = None
+        # The root and tree version the names were last given under, and this
+        # block's tree version (moved by every adoption below it).
+        self._named_for: tuple[Any, int] | None = None
+        self._tree_version = 0
+        self._fast: tuple[Any, ...] | None = None  # see __call__
         self._params: dict[str, Parameter] = {}
         # Defaults a later initialize() uses; the magic's --init and --seed set them.
         self.default_init: _init.Initializer | None = None
@@ -251,6 +260,8 @@ class Block:
             )
         for child in children:
             child._parent = weakref.ref(self)
+        events.touch(tree=True)
+        self._root()._tree_version += 1
         self._assign_names()
 
     def _root(self) -> Block:
@@ -266,10 +277,15 @@ class Block:
         weight is ``0.weight`` whichever block an operation is called on; a tied
         parameter keeps the first name it is reached under.
         """
+        root = self._root()
+        stamp = (weakref.ref(root), root._tree_version)
+        if root._named_for == stamp:
+            return  # the same tree as at the last walk
         seen: set[int] = set()
 
         def walk(block: Block, path: str) -> None:
             block.path = path
+            block._named_for = None  # only the root's stamp counts
             for local, param in block._params.items():
                 if id(param) not in seen:
                     seen.add(id(param))
@@ -277,19 +293,22 @@ class Block:
             for step, child in block.children():
                 walk(child, f"{path}.{step}" if path else step)
 
-        walk(self._root(), "")
+        walk(root, "")
+        root._named_for = stamp
 
     # Parents are weak references: dropped when copying or pickling, and restored
     # by each container for its own children.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_parent"] = None
+        state["_named_for"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         for _, child in self.children():
             child._parent = weakref.ref(self)
+        events.touch(tree=True)
 
     def _unique_params(self) -> Iterator[Parameter]:
         seen: set[int] = set()
@@ -435,11 +454,20 @@ class Block:
         """
         __tracebackhide__ = True
         data = _as_input(x)
+        ctx = Context(training)
+        if self._fast == (data.shape, events.changes()):
+            # Every parameter was materialized by a call with this input shape and
+            # nothing changed since, so planning would find exactly the same.
+            result = self._forward(data, ctx)
+            ctx.commit()
+            return result
         self._assign_names()
         plan = Plan()
         self._infer(tuple(data.shape), plan)
-        ctx = Context(training)
-        return self._commit(plan, run=lambda: self._forward(data, ctx), ctx=ctx)
+        result = self._commit(plan, run=lambda: self._forward(data, ctx), ctx=ctx)
+        if all(p.state is State.MATERIALIZED for p in self._unique_params()):
+            self._fast = (data.shape, events.changes())
+        return result
 
     def _commit(
         self,
@@ -535,6 +563,7 @@ class Block:
             param.dtype = dtype
             if param._data is not None:
                 param._data = param._data.astype(dtype)
+        events.touch()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

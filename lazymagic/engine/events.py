@@ -20,6 +20,29 @@ Listener = Callable[[list["Parameter"]], None]
 
 _listeners: list[Listener] = []
 
+# Counters that let blocks reuse work: one moves on every change of a parameter's
+# state, shape or values, the other on every change to the tree of blocks.
+_changes = 0
+_structure = 0
+
+
+def changes() -> int:
+    """How many times any parameter has changed; equal values mean no change."""
+    return _changes
+
+
+def structure() -> int:
+    """How many times any tree of blocks has changed."""
+    return _structure
+
+
+def touch(tree: bool = False) -> None:
+    """Record a change that ``notify`` does not announce (a cast, a new child)."""
+    global _changes, _structure
+    _changes += 1
+    if tree:
+        _structure += 1
+
 
 def subscribe(listener: Listener) -> None:
     """Call ``listener(changed_parameters)`` after every change of state or values."""
@@ -37,6 +60,7 @@ def notify(params: Iterable[Parameter]) -> None:
     changed = list(params)
     if not changed:
         return
+    touch()
     for listener in list(_listeners):
         try:
             listener(changed)

@@ -375,3 +375,28 @@ def test_copy_of_a_materialized_net_has_equal_values_in_new_arrays():
         assert p._data is not original._data
         np.testing.assert_array_equal(p._data, original._data)
     np.testing.assert_array_equal(twin(x), expected)
+
+
+# -- the repeat-call fast path ---------------------------------------------------------
+
+
+def test_a_repeated_call_skips_planning_only_while_nothing_changed(monkeypatch):
+    net = nn.Sequential(nn.Dense(4, activation="relu"), nn.Dense(2))
+    net.initialize(seed=0)
+    x = np.ones((3, 5), np.float32)
+    first = net(x)
+    plans = []
+    original = nn.Sequential._infer
+    monkeypatch.setattr(
+        nn.Sequential,
+        "_infer",
+        lambda self, s, p: plans.append(s) or original(self, s, p),
+    )
+    np.testing.assert_array_equal(net(x), first)
+    assert plans == []  # same shape, nothing changed: the plan is known
+    with pytest.raises(ShapeError):
+        net(np.ones((3, 6), np.float32))  # another shape is planned and refused
+    assert plans == [(3, 6)]
+    net[1].weight.set_data(np.zeros((2, 4)))  # a change: the next call plans again
+    np.testing.assert_array_equal(net(x), np.zeros((3, 2)))
+    assert plans == [(3, 6), (3, 5)]

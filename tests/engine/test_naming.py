@@ -68,3 +68,14 @@ def test_copies_and_pickles_have_their_own_parents():
         assert list(other.collect_params()) == list(net.collect_params())
     alone = copy.deepcopy(net[1])
     assert list(alone.collect_params()) == ["0.weight", "0.bias"]
+
+
+def test_a_child_whose_parent_is_gone_is_named_as_its_own_root():
+    import gc
+
+    net = nn.Sequential(nn.Sequential(nn.Dense(3)))
+    child = net[0]
+    assert list(child.collect_params()) == ["0.0.weight", "0.0.bias"]
+    del net
+    gc.collect()
+    assert list(child.collect_params()) == ["0.weight", "0.bias"]
