@@ -810,7 +810,29 @@ def bench_dsl(cfg: Config) -> list[Row]:
     ms = [clock(once) * 1e3 for _ in range(cfg.repeat * 2)]
     row.value, row.samples = median(ms), ms
     row.checked = row.value
-    return [row.judge()]
+
+    # The parser parses each distinct line once; this row shows the cost when no
+    # line repeats and nothing was parsed before (no target: for the record).
+    from lazymagic.dsl import parser
+
+    distinct = Row(
+        "dsl",
+        f"the same with {statements:,} distinct lines, none parsed before",
+        "ms",
+        status="info",
+    )
+    unique = "input (batch, 64)\n" + "".join(
+        f"l{i} = dense {64 + i % 7} act=relu init=normal(0.0{i % 9 + 1})\n"
+        for i in range(statements - 1)
+    )
+
+    def cold() -> Any:
+        parser._parse_code.cache_clear()
+        return build(parse(unique))
+
+    ms = [clock(cold) * 1e3 for _ in range(cfg.repeat)]
+    distinct.value, distinct.samples = median(ms), ms
+    return [row.judge(), distinct]
 
 
 def bench_dashboard(cfg: Config) -> list[Row]:

@@ -323,7 +323,9 @@ _VALUE_TERMINALS = {"INT", "FLOAT", "CALL_OPEN", "LBRACE", "QMARK", "LPAR"}
 @functools.cache
 def _lark() -> Lark:
     grammar = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=True)
+    # The basic lexer is markedly faster than the contextual one, and this
+    # grammar's terminals never need the parser state to be told apart.
+    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=True)
 
 
 def _error_key(error: UnexpectedInput) -> tuple[object, str]:
@@ -452,12 +454,20 @@ def _no_layers(texts: list[str], statements: list[Statement]) -> LazyNetSyntaxEr
     return LazyNetSyntaxError(what, line, column, texts[line - 1], hint)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_code(code: str) -> Tree:
+    """Lark's tree for one line's code. Nets repeat lines (a stack of identical
+    layers), and the tree depends on the text alone, its columns being counted
+    within the line, so each distinct line is parsed once. The tree is only read."""
+    return _lark().parse(code)
+
+
 def _parse_statement(line: _Line) -> Statement | _Header:
     """Parse one line into a layer, an input statement or a block header."""
     __tracebackhide__ = True
     _check_nesting(line)
     try:
-        tree = _lark().parse(line.code)
+        tree = _parse_code(line.code)
     except UnexpectedInput as error:
         raise _friendly(error, line) from None
     except LarkError as error:

@@ -249,8 +249,8 @@ class Block:
     def _adopt(self, children: list[Block]) -> None:
         """Make this block the parent of ``children`` and check that no two of its
         children share a step in the dotted names."""
-        steps = [step for step, _ in self.children()]
-        clash = sorted({s for s in steps if steps.count(s) > 1})
+        seen: set[str] = set()
+        clash = [s for s, _ in self.children() if s in seen or seen.add(s)]
         if clash:
             raise InvalidValueError(
                 f"two children of this {self.describe()} block would both be named "

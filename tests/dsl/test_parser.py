@@ -680,3 +680,16 @@ def test_option_without_value_before_another_option_names_the_empty_key():
     assert (e.value.line, e.value.column) == (1, 11)
     assert "option 'kernel' has no value" in str(e.value)
     assert "'padding' was read as its value" in str(e.value)
+
+
+def test_a_repeated_line_keeps_its_own_position():
+    # The same text on lines 1 and 3 is parsed once; positions must still differ.
+    statements = parse("dense 64 act=relu\nrelu\ndense 64 act=relu\n")
+    assert [(s.line, s.args[0].line) for s in (statements[0], statements[2])] == [
+        (1, 1),
+        (3, 3),
+    ]
+    for _ in range(2):  # a bad line stays an error however often it is seen
+        with pytest.raises(LazyNetSyntaxError) as e:
+            parse("relu\ndense 10 act=\n")
+        assert e.value.line == 2
