@@ -285,7 +285,10 @@ class Constant(Initializer):
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
         return Distribution(
-            "constant", f"{self}: every value is {self.value:g}", fan_in, fan_out,
+            "constant",
+            f"{self}: every value is {self.value:g}",
+            fan_in,
+            fan_out,
             value=self.value,
         )
 
@@ -331,8 +334,12 @@ class Uniform(Initializer):
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
         return Distribution(
-            "uniform", f"uniform: values in [-{self.scale:g}, {self.scale:g}]",
-            fan_in, fan_out, low=-self.scale, high=self.scale,
+            "uniform",
+            f"uniform: values in [-{self.scale:g}, {self.scale:g}]",
+            fan_in,
+            fan_out,
+            low=-self.scale,
+            high=self.scale,
         )
 
     def _fill_chunk(self, chunk, rng, spec):
@@ -353,7 +360,10 @@ class Normal(Initializer):
     def describe(self, shape: tuple[int, ...], name: str = "") -> Distribution:
         fan_in, fan_out = fans(shape)
         return Distribution(
-            "normal", f"normal: mean 0, std {self.sigma:g}", fan_in, fan_out,
+            "normal",
+            f"normal: mean 0, std {self.sigma:g}",
+            fan_in,
+            fan_out,
             std=self.sigma,
         )
 
@@ -380,7 +390,11 @@ class TruncatedNormal(Initializer):
             "truncated_normal",
             f"truncated normal: std {self.sigma:g} before truncation, values in "
             f"[-{edge:g}, {edge:g}]",
-            fan_in, fan_out, low=-edge, high=edge, std=self.sigma,
+            fan_in,
+            fan_out,
+            low=-edge,
+            high=edge,
+            std=self.sigma,
         )
 
     def _fill_chunk(self, chunk, rng, spec):
@@ -442,7 +456,9 @@ class Xavier(Initializer):
                 f"= {scale:.4g}"
             )
         if self.rnd_type == "uniform":
-            return Distribution("uniform", text, fan_in, fan_out, low=-scale, high=scale)
+            return Distribution(
+                "uniform", text, fan_in, fan_out, low=-scale, high=scale
+            )
         return Distribution("normal", text, fan_in, fan_out, std=scale)
 
     def _fill_chunk(self, chunk, rng, spec):
@@ -520,7 +536,9 @@ class _Kaiming(Initializer):
         negative_slope: float = 0.01,
     ) -> None:
         if mode not in ("fan_in", "fan_out"):
-            raise InvalidValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}.")
+            raise InvalidValueError(
+                f"mode must be 'fan_in' or 'fan_out', got {mode!r}."
+            )
         self.negative_slope = _number(negative_slope, "a negative slope", self.name)
         if not isinstance(nonlinearity, str):
             raise InvalidValueError(

@@ -84,9 +84,13 @@ def _validate(name: str, value: Any) -> Any:
         return int(value)
     if name == "max_param_fraction":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidValueError(f"max_param_fraction must be a number, got {value!r}.")
+            raise InvalidValueError(
+                f"max_param_fraction must be a number, got {value!r}."
+            )
         if not 0 < value <= 1:
-            raise InvalidValueError(f"max_param_fraction must be in (0, 1], got {value!r}.")
+            raise InvalidValueError(
+                f"max_param_fraction must be in (0, 1], got {value!r}."
+            )
         return float(value)
     if not isinstance(value, bool):
         raise InvalidValueError(f"{name} must be True or False, got {value!r}.")

@@ -250,7 +250,11 @@ class Block:
         """Make this block the parent of ``children`` and check that no two of its
         children share a step in the dotted names."""
         seen: set[str] = set()
-        clash = [s for s, _ in self.children() if s in seen or seen.add(s)]
+        clash = []
+        for step, _ in self.children():
+            if step in seen:
+                clash.append(step)
+            seen.add(step)
         if clash:
             raise InvalidValueError(
                 f"two children of this {self.describe()} block would both be named "

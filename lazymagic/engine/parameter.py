@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import math
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -162,6 +162,14 @@ class Parameter:
                 )
             )
         return self._data
+
+    @property
+    def live(self) -> np.ndarray:
+        """The values, for layers' forward code, which runs only once a pass has
+        materialized every parameter it reaches (unlike ``data()``, no check)."""
+        values = self._data
+        assert values is not None, "a forward pass reached an unmaterialized parameter"
+        return values
 
     def set_data(self, array: npt.ArrayLike) -> None:
         """Replace the values, checked against every known dimension.

@@ -108,7 +108,8 @@ class Embedding(Block):
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.dtype.kind == "b":
             raise layer_error(
-                self, "received booleans as indices, which would select rows "
+                self,
+                "received booleans as indices, which would select rows "
                 "instead of looking them up.",
                 "Pass integer token ids, e.g. X.astype(np.int64).",
             )
@@ -133,7 +134,7 @@ class Embedding(Block):
                     "No parameter was changed. Map unknown tokens to an index below "
                     f"{self.input_dim}, or make input_dim larger.",
                 )
-        return self.weight._data[x]
+        return self.weight.live[x]
 
     def __repr__(self) -> str:
         return f"Embedding({self.input_dim} -> {self.output_dim})"

@@ -172,7 +172,9 @@ def _residual_error(block: Block, text: str, fix: str):
     from ..errors import ShapeError
 
     line = f" (line {block.dsl_line} of the cell)" if block.dsl_line else ""
-    where = f"residual block '{block.path}'{line}" if block.path else "the residual block"
+    where = (
+        f"residual block '{block.path}'{line}" if block.path else "the residual block"
+    )
     return ShapeError(
         f"{where} {text}, so its input cannot be added to its output.\n"
         f"No parameter was changed. {fix}"

@@ -72,7 +72,9 @@ def output_sizes(
         out = window_output(n, kernel[i], stride[i], padding[i], dilation[i])
         if isinstance(out, int) and out <= 0:
             axis = AXES[nd - 1][i]
-            arithmetic = window_arithmetic(n, kernel[i], stride[i], padding[i], dilation[i])  # type: ignore[arg-type]
+            arithmetic = window_arithmetic(
+                n, kernel[i], stride[i], padding[i], dilation[i]
+            )  # type: ignore[arg-type]
             raise layer_error(
                 layer,
                 f"would make an output of {axis} {out} from an input of {axis} {n} "
@@ -86,7 +88,9 @@ def output_sizes(
 
 
 def check_rank(layer: Block, shape: Shape, nd: int) -> None:
-    layout = "(batch, channels, width)" if nd == 1 else "(batch, channels, height, width)"
+    layout = (
+        "(batch, channels, width)" if nd == 1 else "(batch, channels, height, width)"
+    )
     if len(shape) != nd + 2:
         raise layer_error(
             layer,
@@ -177,15 +181,20 @@ class _Conv(Block):
         hint = ("in_channels=3", "3, 32, 32" if nd == 2 else "3, 100")
         kernel_names = tuple(f"k{i}" for i in range(nd))
         self.weight = self._declare(
-            "weight", (self.channels, per_group, *self.kernel_size),
+            "weight",
+            (self.channels, per_group, *self.kernel_size),
             _init.parse(weight_initializer),
-            ("channels", "in_channels", *kernel_names), hint,
+            ("channels", "in_channels", *kernel_names),
+            hint,
         )
         self.bias = None
         if use_bias:
             self.bias = self._declare(
-                "bias", (self.channels,),
-                _init.parse(bias_initializer) or _init.Zero(), ("channels",), hint,
+                "bias",
+                (self.channels,),
+                _init.parse(bias_initializer) or _init.Zero(),
+                ("channels",),
+                hint,
             )
 
     @property
@@ -195,7 +204,9 @@ class _Conv(Block):
 
     def describe(self) -> str:
         k = self.kernel_size
-        text = f"conv{self.nd}d {self.channels} kernel={k[0] if len(set(k)) == 1 else k}"
+        text = (
+            f"conv{self.nd}d {self.channels} kernel={k[0] if len(set(k)) == 1 else k}"
+        )
         if any(s != 1 for s in self.strides):
             text += f" stride={self.strides[0]}"
         return text
@@ -205,7 +216,8 @@ class _Conv(Block):
         channels = shape[1]
         if channels == 0:
             raise layer_error(
-                self, "received an input with zero channels.",
+                self,
+                "received an input with zero channels.",
                 "A convolution needs at least one input channel; check the input.",
             )
         if isinstance(channels, int) and channels % self.groups:
@@ -222,8 +234,11 @@ class _Conv(Block):
         )
 
         def mismatch(known, new) -> str:
-            how = "was materialized" if self.weight.state == "materialized" else (
-                "was declared")
+            how = (
+                "was materialized"
+                if self.weight.state == "materialized"
+                else ("was declared")
+            )
             return (
                 f"{self.where()} {how} for {known[1] * self.groups} input channels; "
                 f"this input has {channels} (shape {format_shape(shape)}).\n"
@@ -231,14 +246,15 @@ class _Conv(Block):
                 "channels, or declare a new net."
             )
 
-        plan.fill(self, self.weight, (self.channels, per_group, *self.kernel_size),
-                  mismatch)
+        plan.fill(
+            self, self.weight, (self.channels, per_group, *self.kernel_size), mismatch
+        )
         if self.bias is not None:
             plan.fill(self, self.bias, (self.channels,))
         return (shape[0], self.channels, *out)
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        w = self.weight._data
+        w = self.weight.live
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         nd, n = self.nd, x.shape[0]
@@ -284,7 +300,7 @@ class _Conv(Block):
             part = y[:, start : start + b].reshape(self.channels, b * spots)  # a view
             np.matmul(weights, cols.reshape(depth, b * spots), out=part)
             if self.bias is not None:
-                part += self.bias._data[:, None]
+                part += self.bias.live[:, None]
             if elementwise:
                 activate(part, self.activation)
         y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
@@ -293,8 +309,9 @@ class _Conv(Block):
     def _forward_grouped(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
         w = self.weight.data()
         nd, n, g = self.nd, x.shape[0], self.groups
-        win = windows(pad(x, self.padding), self.kernel_size, self.strides,
-                      self.dilation, out)
+        win = windows(
+            pad(x, self.padding), self.kernel_size, self.strides, self.dilation, out
+        )
         cg = x.shape[1] // g
         wg = w.reshape(g, self.channels // g, cg, *self.kernel_size)
         wing = win.reshape(n, g, cg, *out, *self.kernel_size)
@@ -304,7 +321,7 @@ class _Conv(Block):
             f"ngc{spatial}{kern},goc{kern}->ngo{spatial}", wing, wg, optimize=True
         ).reshape(n, self.channels, *out)
         if self.bias is not None:
-            y += self.bias._data.reshape(-1, *([1] * nd))
+            y += self.bias.live.reshape(-1, *([1] * nd))
         return activate(y, self.activation)
 
     def __repr__(self) -> str:
@@ -318,7 +335,8 @@ class _Conv(Block):
         if self.groups != 1:
             extra += f", groups={self.groups}"
         act = f", {self.activation}" if self.activation else ""
-        return f"{type(self).__name__}({c_in} -> {self.channels}, kernel_size={k}{extra}{act})"
+        name = type(self).__name__
+        return f"{name}({c_in} -> {self.channels}, kernel_size={k}{extra}{act})"
 
 
 class Conv1D(_Conv):

@@ -18,7 +18,9 @@ def check_size(value: object, what: str, owner: str, allow_none: bool = False) -
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidValueError(f"{owner} needs {what} as a positive int, got {value!r}.")
+        raise InvalidValueError(
+            f"{owner} needs {what} as a positive int, got {value!r}."
+        )
 
 
 # Activations that act on each value alone and that ``activate`` applies in place.
@@ -90,14 +92,20 @@ class Dense(Block):
         self.flatten = bool(flatten)
         hint = ("in_units=20", "20")
         self.weight = self._declare(
-            "weight", (self.units, in_units), _init.parse(weight_initializer),
-            ("units", "in_units"), hint,
+            "weight",
+            (self.units, in_units),
+            _init.parse(weight_initializer),
+            ("units", "in_units"),
+            hint,
         )
         self.bias = None
         if self.use_bias:
             self.bias = self._declare(
-                "bias", (self.units,),
-                _init.parse(bias_initializer) or _init.Zero(), ("units",), hint,
+                "bias",
+                (self.units,),
+                _init.parse(bias_initializer) or _init.Zero(),
+                ("units",),
+                hint,
             )
 
     @property
@@ -177,14 +185,14 @@ class Dense(Block):
         )
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        w = self.weight._data
+        w = self.weight.live
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         if self.flatten and x.ndim != 2:
             x = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         y = x @ w.T
         if self.bias is not None:
-            y += self.bias._data
+            y += self.bias.live
         return activate(y, self.activation)
 
     def __repr__(self) -> str:

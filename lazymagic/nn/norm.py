@@ -43,9 +43,13 @@ class BatchNorm(Block):
         super().__init__(label=label, share=share)
         check_size(in_channels, "in_channels", "BatchNorm", allow_none=True)
         if not 0 <= momentum < 1:
-            raise InvalidValueError(f"BatchNorm momentum must be in [0, 1), got {momentum}.")
+            raise InvalidValueError(
+                f"BatchNorm momentum must be in [0, 1), got {momentum}."
+            )
         if not epsilon > 0:
-            raise InvalidValueError(f"BatchNorm epsilon must be positive, got {epsilon}.")
+            raise InvalidValueError(
+                f"BatchNorm epsilon must be positive, got {epsilon}."
+            )
         self.axis = int(axis)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
@@ -100,7 +104,7 @@ class BatchNorm(Block):
         return shape
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        dtype = self.gamma._data.dtype
+        dtype = self.gamma.live.dtype
         if x.dtype != dtype:
             x = x.astype(dtype)
         axis = self.axis % x.ndim
@@ -123,20 +127,20 @@ class BatchNorm(Block):
             unbiased = var * (count / max(count - 1, 1))
             m = self.momentum
             ctx.defer_write(
-                self.running_mean._data, m * self.running_mean._data + (1 - m) * mean
+                self.running_mean.live, m * self.running_mean.live + (1 - m) * mean
             )
             ctx.defer_write(
-                self.running_var._data, m * self.running_var._data + (1 - m) * unbiased
+                self.running_var.live, m * self.running_var.live + (1 - m) * unbiased
             )
         else:
-            mean, var = self.running_mean._data, self.running_var._data
+            mean, var = self.running_mean.live, self.running_var.live
         y = (x - mean.reshape(view)) / np.sqrt(
             var.reshape(view) + dtype.type(self.epsilon)
         )
         if self.scale:
-            y *= self.gamma._data.reshape(view)
+            y *= self.gamma.live.reshape(view)
         if self.center:
-            y += self.beta._data.reshape(view)
+            y += self.beta.live.reshape(view)
         return y
 
     def __repr__(self) -> str:
@@ -214,16 +218,16 @@ class LayerNorm(Block):
         return shape
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        dtype = self.gamma._data.dtype
+        dtype = self.gamma.live.dtype
         if x.dtype != dtype:
             x = x.astype(dtype)
         mean = x.mean(axis=-1, keepdims=True, dtype=dtype)
         var = x.var(axis=-1, keepdims=True, dtype=dtype)
         y = (x - mean) / np.sqrt(var + dtype.type(self.epsilon))
         if self.scale:
-            y *= self.gamma._data
+            y *= self.gamma.live
         if self.center:
-            y += self.beta._data
+            y += self.beta.live
         return y
 
     def __repr__(self) -> str:

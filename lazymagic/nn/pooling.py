@@ -51,7 +51,9 @@ class _Pool(Block):
     def _infer(self, shape: Shape, plan: Plan) -> Shape:
         check_rank(self, shape, self.nd)
         ones = (1,) * self.nd
-        out = output_sizes(self, shape, self.pool_size, self.strides, self.padding, ones)
+        out = output_sizes(
+            self, shape, self.pool_size, self.strides, self.padding, ones
+        )
         return (shape[0], shape[1], *out)
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
