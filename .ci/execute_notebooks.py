@@ -25,11 +25,14 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def execute(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timings stored by earlier runs
     client = NotebookClient(
         nb,
         timeout=600,
         kernel_name="python3",
         store_widget_state=False,
+        record_timing=False,  # timestamps would change every cell on every run
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
