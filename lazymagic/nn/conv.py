@@ -265,6 +265,8 @@ class _Conv(Block):
         )
         if self.groups != 1:
             return self._forward_grouped(x, out)
+        if nd == 2 and s == (1, 1):
+            return self._forward_wide(x, out)
         # Channels lead in memory, so each kernel offset's rows of the column matrix
         # are one strided copy, and the product's (channels, batch, ...) result is
         # already the next layer's channels-first input; it is returned as a
@@ -305,6 +307,47 @@ class _Conv(Block):
                 activate(part, self.activation)
         y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
         return y if elementwise else activate(y, self.activation)
+
+    def _forward_wide(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
+        """A stride-1 2-D convolution computed over whole padded rows.
+
+        Every output row is computed at all ``wp`` positions of the padded width,
+        not only the ``wo`` valid ones. A kernel tap then reads each image as one
+        contiguous run of ``ho·wp`` values, so gathering the column matrix copies
+        long runs instead of rows of ``wo``; the ``wp - wo`` extra columns per row
+        (more arithmetic, the price) are dropped from the result as a view.
+        """
+        w = self.weight.live
+        n, c = x.shape[:2]
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        (ph, pw), (ho, wo) = self.padding, out
+        hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
+        span, depth = ho * wp, c * kh * kw
+        # Channels first, padded, and each image followed by (kw-1)·dw zeros so
+        # that the last tap's run stays inside its image.
+        flat = np.zeros((c, n, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+        images = flat[:, :, : hp * wp].reshape(c, n, hp, wp)
+        images[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]] = np.moveaxis(x, 1, 0)
+        weights = w.reshape(self.channels, depth)
+        y = np.empty((self.channels, n, span), dtype=x.dtype)
+        step = max(1, min(n, COLUMN_BYTES // max(1, depth * span * x.itemsize)))
+        buffer = workspace(depth * step * span, x.dtype)
+        elementwise = self.activation in ELEMENTWISE
+        for start in range(0, n, step):
+            b = min(step, n - start)
+            cols = buffer[: depth * b * span].reshape(c, kh, kw, b, span)
+            for i in range(kh):
+                for j in range(kw):
+                    shift = i * dh * wp + j * dw
+                    cols[:, i, j] = flat[:, start : start + b, shift : shift + span]
+            part = y[:, start : start + b].reshape(self.channels, b * span)
+            np.matmul(weights, cols.reshape(depth, b * span), out=part)
+            if self.bias is not None:
+                part += self.bias.live[:, None]
+            if elementwise:
+                activate(part, self.activation)
+        y4 = np.moveaxis(y.reshape(self.channels, n, ho, wp)[..., :wo], 0, 1)
+        return y4 if elementwise else activate(y4, self.activation)
 
     def _forward_grouped(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
         w = self.weight.data()
