@@ -64,7 +64,7 @@ class LazyMagic(Magics):
         assert self.shell is not None, "magics are registered with a shell"
         return self.shell.user_ns  # type: ignore[no-any-return]
 
-    @magic_arguments()
+    @magic_arguments("%lazynet")  # IPython adds one "%": usage reads %%lazynet
     @argument("name", help="the variable the net is bound to")
     @argument(
         "--init",
