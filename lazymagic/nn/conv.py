@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -70,11 +70,11 @@ def output_sizes(
     for i in range(nd):
         n = shape[2 + i]
         out = window_output(n, kernel[i], stride[i], padding[i], dilation[i])
-        if isinstance(out, int) and out <= 0:
+        if isinstance(out, int) and out <= 0 and isinstance(n, int):
             axis = AXES[nd - 1][i]
             arithmetic = window_arithmetic(
                 n, kernel[i], stride[i], padding[i], dilation[i]
-            )  # type: ignore[arg-type]
+            )
             raise layer_error(
                 layer,
                 f"would make an output of {axis} {out} from an input of {axis} {n} "
@@ -284,29 +284,49 @@ class _Conv(Block):
             )
             for offset in np.ndindex(*k)
         ]
-        weights = w.reshape(self.channels, depth)
-        y = np.empty((self.channels, n, spots), dtype=x.dtype)
-        # The column matrix is built and multiplied a few examples at a time, so
-        # that the product finds it still in cache, and so do the bias and an
-        # element-wise activation after it.
-        step = max(1, min(n, COLUMN_BYTES // max(1, depth * spots * x.itemsize)))
-        buffer = workspace(depth * step * spots, x.dtype)
-        elementwise = self.activation in ELEMENTWISE
-        for start in range(0, n, step):
-            b = min(step, n - start)
-            cols = buffer[: depth * b * spots].reshape(c, *k, b, *out)
+
+        def gather(cols: np.ndarray, start: int, b: int) -> None:
+            cols = cols.reshape(c, *k, b, *out)
             for offset, window in taps:
                 cols[(slice(None), *offset)] = xt[
                     (slice(None), slice(start, start + b), *window)
                 ]
+
+        y, elementwise = self._blocked_product(n, depth, spots, x.dtype, gather)
+        y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
+        return y if elementwise else activate(y, self.activation)
+
+    def _blocked_product(
+        self,
+        n: int,
+        depth: int,
+        spots: int,
+        dtype: np.dtype,
+        gather: Callable[[np.ndarray, int, int], None],
+    ) -> tuple[np.ndarray, bool]:
+        """Multiply the weights by the column matrix, ``depth`` rows by ``n·spots``.
+
+        The column matrix is gathered (by ``gather(cols, start, count)``) and
+        multiplied a few examples at a time, so that the product finds it still in
+        cache, and so do the bias and an element-wise activation after it. Returns
+        ``(channels, n, spots)`` and whether the activation was applied.
+        """
+        weights = self.weight.live.reshape(self.channels, depth)
+        y = np.empty((self.channels, n, spots), dtype=dtype)
+        step = max(1, min(n, COLUMN_BYTES // max(1, depth * spots * dtype.itemsize)))
+        buffer = workspace(depth * step * spots, dtype)
+        elementwise = self.activation in ELEMENTWISE
+        for start in range(0, n, step):
+            b = min(step, n - start)
+            cols = buffer[: depth * b * spots]
+            gather(cols, start, b)
             part = y[:, start : start + b].reshape(self.channels, b * spots)  # a view
             np.matmul(weights, cols.reshape(depth, b * spots), out=part)
             if self.bias is not None:
                 part += self.bias.live[:, None]
             if elementwise:
                 activate(part, self.activation)
-        y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
-        return y if elementwise else activate(y, self.activation)
+        return y, elementwise
 
     def _forward_wide(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
         """A stride-1 2-D convolution computed over whole padded rows.
@@ -317,7 +337,6 @@ class _Conv(Block):
         long runs instead of rows of ``wo``; the ``wp - wo`` extra columns per row
         (more arithmetic, the price) are dropped from the result as a view.
         """
-        w = self.weight.live
         n, c = x.shape[:2]
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation
         (ph, pw), (ho, wo) = self.padding, out
@@ -328,24 +347,15 @@ class _Conv(Block):
         flat = np.zeros((c, n, hp * wp + (kw - 1) * dw), dtype=x.dtype)
         images = flat[:, :, : hp * wp].reshape(c, n, hp, wp)
         images[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]] = np.moveaxis(x, 1, 0)
-        weights = w.reshape(self.channels, depth)
-        y = np.empty((self.channels, n, span), dtype=x.dtype)
-        step = max(1, min(n, COLUMN_BYTES // max(1, depth * span * x.itemsize)))
-        buffer = workspace(depth * step * span, x.dtype)
-        elementwise = self.activation in ELEMENTWISE
-        for start in range(0, n, step):
-            b = min(step, n - start)
-            cols = buffer[: depth * b * span].reshape(c, kh, kw, b, span)
+
+        def gather(cols: np.ndarray, start: int, b: int) -> None:
+            cols = cols.reshape(c, kh, kw, b, span)
             for i in range(kh):
                 for j in range(kw):
                     shift = i * dh * wp + j * dw
                     cols[:, i, j] = flat[:, start : start + b, shift : shift + span]
-            part = y[:, start : start + b].reshape(self.channels, b * span)
-            np.matmul(weights, cols.reshape(depth, b * span), out=part)
-            if self.bias is not None:
-                part += self.bias.live[:, None]
-            if elementwise:
-                activate(part, self.activation)
+
+        y, elementwise = self._blocked_product(n, depth, span, x.dtype, gather)
         y4 = np.moveaxis(y.reshape(self.channels, n, ho, wp)[..., :wo], 0, 1)
         return y4 if elementwise else activate(y4, self.activation)
 
