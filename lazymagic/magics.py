@@ -159,11 +159,9 @@ class LazyMagic(Magics):
 
 
 def _displayable(net: Any) -> Any:
-    """The dashboard where widgets can be built, else the parameter table."""
-    try:
-        from .widgets import dashboard
-    except ImportError:  # the dashboard needs ipywidgets and matplotlib
-        return net.collect_params()
+    """The dashboard; imported here, so loading the magics does not load widgets."""
+    from .widgets import dashboard
+
     return dashboard(net)
 
 
@@ -203,9 +201,7 @@ def unload(shell: Any) -> None:
     """Undo ``load``: restore the previous error display."""
     previous = _previous_custom_exc.pop(id(shell), None)
     if previous is not None:
-        exceptions, _ = previous
-        if exceptions == ():
-            shell.set_custom_exc((), None)
+        shell.custom_exceptions, shell.CustomTB = previous
     for magics in [c for c in shell.configurables if isinstance(c, LazyMagic)]:
         options.unwatch(magics._from_options)
         shell.configurables.remove(magics)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import lazymagic
@@ -211,3 +212,20 @@ def test_shape_error_in_a_cell_names_the_layer_and_its_line(shell):
     )
     assert "= -2" in str(result.error_in_exec)
     assert "net" not in shell.user_ns
+
+
+def test_unloading_restores_a_handler_the_user_had_registered():
+    sh = InteractiveShell.instance()
+    seen = []
+
+    def mine(shell, etype, value, tb, tb_offset=None):
+        seen.append(etype)
+        return []
+
+    sh.set_custom_exc((ZeroDivisionError,), mine)
+    sh.run_line_magic("load_ext", "lazymagic")
+    sh.run_line_magic("unload_ext", "lazymagic")
+    with capture_output():
+        sh.run_cell("1 / 0")
+    InteractiveShell.clear_instance()
+    assert sh.custom_exceptions == (ZeroDivisionError,) and seen == [ZeroDivisionError]

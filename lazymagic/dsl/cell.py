@@ -21,12 +21,7 @@ def build_cell(
         ShapeError: the declared input does not fit a layer.
     """
     __tracebackhide__ = True
-    statements = parse(text)
-    built = build(statements, namespace or {}, dtype=dtype)
-    net, input_shape = built if isinstance(built, tuple) else (built, None)
-    if dtype != "float32":
-        net.cast(dtype)
+    net, input_shape = build(parse(text), namespace or {}, dtype=dtype)
     if input_shape is not None:
-        net.input_shape = input_shape
         net.infer_shape(input_shape)
     return net

@@ -23,13 +23,12 @@ from .. import init as _init
 from ..errors import (
     DeferredInitializationError,
     InvalidValueError,
-    LazyMagicError,
     LazyMagicWarning,
     ShapeError,
 )
 from . import events, memory
 from .parameter import Parameter, State
-from .shapes import Shape, format_shape, is_complete, normalize_shape
+from .shapes import Shape, agree, format_shape, is_complete, normalize_shape
 
 if TYPE_CHECKING:
     from .table import ParameterDict
@@ -47,14 +46,9 @@ INFER_SHAPE_MEMORY_NOTE = (
 
 
 class Plan:
-    """The shapes one pass proposes, gathered before anything changes.
+    """The shapes one pass proposes, gathered before anything changes."""
 
-    Args:
-        symbolic: the pass comes from ``infer_shape`` (dimensions may be names).
-    """
-
-    def __init__(self, symbolic: bool = False) -> None:
-        self.symbolic = symbolic
+    def __init__(self) -> None:
         self._shapes: dict[int, tuple[Parameter, tuple[int | None, ...], Block]] = {}
         self.reached: dict[int, Parameter] = {}
         # The last Flatten's output shape and the dimensions it flattened, so a
@@ -82,13 +76,7 @@ class Plan:
         if known == new:  # the common case, settled without a loop
             self._shapes[key] = (param, known, layer)
             return
-        conflict = len(known) != len(new)
-        merged: list[int | None] = []
-        for k, n in zip(known, new, strict=False):
-            if k is not None and n is not None and k != n:
-                conflict = True
-            merged.append(k if k is not None else n)
-        if conflict:
+        if not agree(known, new):
             if earlier and earlier[2] is not layer:
                 raise ShapeError(
                     f"{earlier[2].where()} and {layer.where()} share parameter "
@@ -108,12 +96,10 @@ class Plan:
                 )
             )
             raise ShapeError(message)
-        self._shapes[key] = (param, tuple(merged), layer)
-
-    def known(self, param: Parameter) -> tuple[int | None, ...]:
-        """The shape of ``param`` as this plan sees it so far."""
-        entry = self._shapes.get(id(param))
-        return entry[1] if entry else param.shape
+        merged = tuple(
+            k if k is not None else n for k, n in zip(known, new, strict=True)
+        )
+        self._shapes[key] = (param, merged, layer)
 
     def new_shapes(self) -> list[tuple[Parameter, tuple[int | None, ...]]]:
         """Parameters whose shape this plan fills in, with their new shapes."""
@@ -156,7 +142,8 @@ class Block:
     Args:
         label: a name for this block; its parameters' dotted names use it in place
             of the index (``fc1.weight``).
-        share: another block of the same kind whose parameters this one reuses.
+        share: another block of the same kind whose parameters this one reuses
+            (every layer takes it; one without parameters has nothing to tie).
     """
 
     kind = "block"
@@ -210,10 +197,7 @@ class Block:
         if self.share is not None:
             param = self.share._params[name]
             new = tuple(d if isinstance(d, int) else None for d in shape)
-            if len(new) != len(param.shape) or any(
-                a is not None and b is not None and a != b
-                for a, b in zip(new, param.shape, strict=False)
-            ):
+            if not agree(new, param.shape):
                 raise ShapeError(
                     f"this {self.describe()} layer shares '{name}' with "
                     f"{self.share.describe()}, whose shape is "
@@ -264,7 +248,7 @@ class Block:
             )
         for child in children:
             child._parent = weakref.ref(self)
-        events.touch(tree=True)
+        events.touch()  # a new child: no earlier plan holds
         self._root()._tree_version += 1
         self._assign_names()
 
@@ -305,14 +289,13 @@ class Block:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_parent"] = None
-        state["_named_for"] = None
+        state["_named_for"] = state["_fast"] = None  # caches are rebuilt, not copied
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         for _, child in self.children():
             child._parent = weakref.ref(self)
-        events.touch(tree=True)
 
     def _unique_params(self) -> Iterator[Parameter]:
         seen: set[int] = set()
@@ -444,7 +427,7 @@ class Block:
         __tracebackhide__ = True
         dims = normalize_shape(shape, "the input shape")
         self._assign_names()
-        plan = Plan(symbolic=True)
+        plan = Plan()
         out = self._infer(dims, plan)
         self._commit(plan, run=None)
         return out
@@ -490,13 +473,13 @@ class Block:
                     "no initializer yet.\nCall net.initialize() before passing data."
                 )
         updates = plan.new_shapes()
+        shapes = {id(p): s for p, s in updates}
         ready = [p for p, s in updates if p.state is State.PENDING and is_complete(s)]
         for param in ready:  # check initializers against their final shapes
-            shape = dict((id(p), s) for p, s in updates)[id(param)]
-            param.init.describe(shape, param.name)  # type: ignore[union-attr,arg-type]
+            param.init.describe(shapes[id(param)], param.name)  # type: ignore[union-attr,arg-type]
         memory.check(
             ready,
-            shapes=dict((id(p), s) for p, s in updates),
+            shapes=shapes,
             note="" if run is not None else INFER_SHAPE_MEMORY_NOTE,
         )
 
@@ -625,4 +608,4 @@ def layer_error(layer: Block, text: str, hint: str) -> ShapeError:
     return ShapeError(f"{layer.where()} {text}\n{hint}".rstrip())
 
 
-__all__ = ["Block", "Plan", "Context", "LazyMagicError", "layer_error"]
+__all__ = ["Block", "Plan", "Context", "layer_error"]

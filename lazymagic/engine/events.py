@@ -20,10 +20,9 @@ Listener = Callable[[list["Parameter"]], None]
 
 _listeners: list[Listener] = []
 
-# Counters that let blocks reuse work: one moves on every change of a parameter's
-# state, shape or values, the other on every change to the tree of blocks.
+# Moves on every change of a parameter's state, shape or values, so a block can
+# tell that nothing changed since it last planned a pass.
 _changes = 0
-_structure = 0
 
 
 def changes() -> int:
@@ -31,17 +30,10 @@ def changes() -> int:
     return _changes
 
 
-def structure() -> int:
-    """How many times any tree of blocks has changed."""
-    return _structure
-
-
-def touch(tree: bool = False) -> None:
+def touch() -> None:
     """Record a change that ``notify`` does not announce (a cast, a new child)."""
-    global _changes, _structure
+    global _changes
     _changes += 1
-    if tree:
-        _structure += 1
 
 
 def subscribe(listener: Listener) -> None:

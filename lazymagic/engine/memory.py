@@ -83,7 +83,7 @@ def check(
     if total <= cap:
         return
     nbytes, biggest, shape = max(sizes, key=lambda t: t[0])
-    cause = getattr(biggest, "size_cause", "")
+    cause = biggest.size_cause
     raise MemoryLimitError(
         f"materializing would allocate {format_bytes(total)}, more than the limit "
         f"of {format_bytes(cap)}; nothing was allocated.\n"

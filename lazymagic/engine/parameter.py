@@ -18,7 +18,8 @@ from ..errors import (
     InvalidValueError,
     ShapeError,
 )
-from .shapes import MULTIPLY, Shape, format_shape, is_complete
+from . import events
+from .shapes import MULTIPLY, Shape, agree, format_shape, is_complete
 
 if TYPE_CHECKING:
     from ..init import Initializer
@@ -191,16 +192,11 @@ class Parameter:
         self.shape = tuple(new.shape)
         self._data = new
         self.state = State.MATERIALIZED
-        from .events import notify  # late import: events imports nothing back
-
-        notify([self])
+        events.notify([self])
 
     def check_fits(self, shape: tuple[int, ...], source: str) -> None:
         """Raise ShapeError unless ``shape`` agrees with every known dimension."""
-        fits = len(shape) == len(self.shape) and all(
-            d is None or d == s for d, s in zip(self.shape, shape, strict=False)
-        )
-        if not fits:
+        if not agree(self.shape, shape):
             raise ShapeError(
                 f"parameter '{self.name}' has shape {format_shape(self.shape)}; "
                 f"{source} does not fit it.\n"

@@ -82,6 +82,19 @@ def normalize_shape(shape: object, what: str = "shape") -> Shape:
     return tuple(out)
 
 
+def agree(a: Sequence[Dim], b: Sequence[Dim]) -> bool:
+    """Return whether two shapes have one rank and match wherever both are known.
+
+    >>> agree((256, None), (256, 20))
+    True
+    >>> agree((256, 20), (256, 30))
+    False
+    """
+    return len(a) == len(b) and all(
+        x is None or y is None or x == y for x, y in zip(a, b, strict=True)
+    )
+
+
 def multiply(dims: Iterable[Dim]) -> Dim:
     """Multiply dimensions: an int when all are known, else a formula or ``None``.
 
@@ -108,6 +121,17 @@ def _paren(expr: str) -> str:
     return f"({expr})" if any(c in expr for c in "+-/") else expr
 
 
+def window_size(
+    n: int, kernel: int, stride: int, padding: int, dilation: int = 1
+) -> int:
+    """``floor((n + 2p - d(k-1) - 1) / s) + 1``: a known size after a window.
+
+    >>> window_size(28, 5, 1, 2)
+    28
+    """
+    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
 def window_output(
     n: Dim, kernel: int, stride: int, padding: int, dilation: int = 1
 ) -> Dim:
@@ -124,7 +148,7 @@ def window_output(
     if n is None:
         return None
     if isinstance(n, int):
-        return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+        return window_size(n, kernel, stride, padding, dilation)
     shift = 2 * padding - dilation * (kernel - 1)
     if stride == 1:
         return n if shift == 0 else f"{n}{shift:+d}"
@@ -135,7 +159,7 @@ def window_arithmetic(
     n: int, kernel: int, stride: int, padding: int, dilation: int = 1
 ) -> str:
     """Write out the output-size arithmetic with the numbers, for error messages."""
-    out = (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    out = window_size(n, kernel, stride, padding, dilation)
     return (
         f"floor(({n} + 2·{padding} - {dilation}·({kernel}-1) - 1) / {stride}) + 1 "
         f"= {out}"

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import DeferredInitializationError, ParameterFileError, ShapeError
 from . import events, memory
 from .parameter import Parameter, State
-from .shapes import format_shape
+from .shapes import agree, format_shape
 
 if TYPE_CHECKING:
     from .block import Block
@@ -345,10 +345,7 @@ def _check_shapes(
     bad = []
     for name, (shape, _) in headers.items():
         known = params[name].shape
-        fits = len(shape) == len(known) and all(
-            k is None or k == s for k, s in zip(known, shape, strict=False)
-        )
-        if fits:
+        if agree(known, shape):
             continue
         line = (
             f"- parameter '{name}' has shape {format_shape(known)}; the file holds "

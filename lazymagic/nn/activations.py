@@ -15,12 +15,19 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0, dtype=x.dtype if x.dtype.kind == "f" else None)
 
 
+def _sigmoid_of_half(h: np.ndarray) -> np.ndarray:
+    """Turn ``h = x / 2``, in place, into ``sigmoid(x) = (1 + tanh(x / 2)) / 2``.
+
+    The tanh form never overflows, unlike 1 / (1 + exp(-x)) for large -x.
+    """
+    np.tanh(h, out=h)
+    h += 1
+    h *= 0.5
+    return h
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    # The tanh form never overflows, unlike 1 / (1 + exp(-x)) for large -x.
-    out = np.tanh(x * 0.5)
-    out += 1
-    out *= 0.5
-    return out
+    return _sigmoid_of_half(x * 0.5)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -69,6 +76,34 @@ FUNCTIONS = {
 }
 
 
+def _sigmoid_in_place(y: np.ndarray) -> np.ndarray:
+    y *= 0.5
+    return _sigmoid_of_half(y)
+
+
+# The activations that act on each value alone, written to work in place.
+_IN_PLACE = {
+    "relu": lambda y: np.maximum(y, 0, out=y),
+    "sigmoid": _sigmoid_in_place,
+    "tanh": lambda y: np.tanh(y, out=y),
+}
+ELEMENTWISE = frozenset({None, "identity", *_IN_PLACE})
+
+
+def activate(y: np.ndarray, activation: str | None) -> np.ndarray:
+    """Apply ``activation`` to ``y``, a fresh float array the layer owns.
+
+    The element-wise ones overwrite ``y`` with the same operations, in the same
+    order, as the functions above, so the values are identical; the others
+    allocate. Large temporaries cost more than their arithmetic: the allocator
+    hands freed pages back, and the next pass faults them in again.
+    """
+    if activation is None or activation == "identity":
+        return y
+    in_place = _IN_PLACE.get(activation)
+    return in_place(y) if in_place else FUNCTIONS[activation](y)
+
+
 def check_activation(name: str | None) -> str | None:
     """Return the activation's canonical name, or raise a ValueError saying which
     names exist."""
@@ -93,8 +128,10 @@ class Activation(Block):
 
     kind = "activation"
 
-    def __init__(self, activation: str, *, label: str | None = None) -> None:
-        super().__init__(label=label)
+    def __init__(
+        self, activation: str, *, label: str | None = None, share: Block | None = None
+    ) -> None:
+        super().__init__(label=label, share=share)
         name = check_activation(activation)
         self.activation = name or "identity"
         self._fn = FUNCTIONS[self.activation]
@@ -115,8 +152,14 @@ class Activation(Block):
 class LeakyReLU(Activation):
     """``x`` where positive, ``alpha · x`` elsewhere."""
 
-    def __init__(self, alpha: float = 0.01, *, label: str | None = None) -> None:
-        super().__init__("leakyrelu", label=label)
+    def __init__(
+        self,
+        alpha: float = 0.01,
+        *,
+        label: str | None = None,
+        share: Block | None = None,
+    ) -> None:
+        super().__init__("leakyrelu", label=label, share=share)
         if isinstance(alpha, bool) or not isinstance(alpha, int | float):
             raise InvalidValueError(f"LeakyReLU alpha must be a number, got {alpha!r}.")
         self.alpha = float(alpha)

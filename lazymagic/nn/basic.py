@@ -16,8 +16,8 @@ class Flatten(Block):
 
     kind = "flatten"
 
-    def __init__(self, *, label: str | None = None) -> None:
-        super().__init__(label=label)
+    def __init__(self, *, label: str | None = None, share: Block | None = None) -> None:
+        super().__init__(label=label, share=share)
 
     def _infer(self, shape: Shape, plan: Plan) -> Shape:
         if len(shape) < 1:
@@ -40,8 +40,10 @@ class Dropout(Block):
 
     kind = "dropout"
 
-    def __init__(self, rate: float, *, label: str | None = None) -> None:
-        super().__init__(label=label)
+    def __init__(
+        self, rate: float, *, label: str | None = None, share: Block | None = None
+    ) -> None:
+        super().__init__(label=label, share=share)
         if (
             isinstance(rate, bool)
             or not isinstance(rate, int | float)

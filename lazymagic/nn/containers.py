@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..engine.block import Block, Context, Plan
-from ..engine.shapes import Shape, format_shape
+from ..engine.shapes import Shape, agree, format_shape
 from ..errors import InvalidValueError
 
 
@@ -136,10 +136,7 @@ class Residual(Block):
         for child in self.body:
             out = child._infer(out, plan)
         skip = self.shortcut._infer(shape, plan) if self.shortcut else shape
-        if len(out) != len(skip) or any(
-            a is not None and b is not None and a != b
-            for a, b in zip(out, skip, strict=False)
-        ):
+        if not agree(out, skip):
             if self.shortcut is None:
                 fix = (
                     "Add a shortcut: block that maps the input to the body's shape "

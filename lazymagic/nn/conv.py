@@ -11,10 +11,16 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
-from ..engine.shapes import Shape, format_shape, window_arithmetic, window_output
+from ..engine.shapes import (
+    Shape,
+    format_shape,
+    window_arithmetic,
+    window_output,
+    window_size,
+)
 from ..errors import InvalidValueError
-from .activations import check_activation
-from .dense import ELEMENTWISE, activate, check_size
+from .activations import ELEMENTWISE, activate, check_activation
+from .dense import check_size
 
 AXES = ("width",), ("height", "width")
 # How many bytes of the column matrix a convolution builds before multiplying.
@@ -260,7 +266,7 @@ class _Conv(Block):
         nd, n = self.nd, x.shape[0]
         k, s, d = self.kernel_size, self.strides, self.dilation
         out = tuple(
-            (x.shape[2 + i] + 2 * self.padding[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1
+            window_size(x.shape[2 + i], k[i], s[i], self.padding[i], d[i])
             for i in range(nd)
         )
         if self.groups != 1:
@@ -360,7 +366,7 @@ class _Conv(Block):
         return y4 if elementwise else activate(y4, self.activation)
 
     def _forward_grouped(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
-        w = self.weight.data()
+        w = self.weight.live
         nd, n, g = self.nd, x.shape[0], self.groups
         win = windows(
             pad(x, self.padding), self.kernel_size, self.strides, self.dilation, out

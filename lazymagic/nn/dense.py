@@ -9,8 +9,8 @@ import numpy as np
 from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape, multiply
-from ..errors import InvalidValueError, ShapeError
-from .activations import FUNCTIONS, check_activation
+from ..errors import InvalidValueError
+from .activations import activate, check_activation
 
 
 def check_size(value: object, what: str, owner: str, allow_none: bool = False) -> None:
@@ -21,34 +21,6 @@ def check_size(value: object, what: str, owner: str, allow_none: bool = False) -
         raise InvalidValueError(
             f"{owner} needs {what} as a positive int, got {value!r}."
         )
-
-
-# Activations that act on each value alone and that ``activate`` applies in place.
-ELEMENTWISE = frozenset({None, "identity", "relu", "sigmoid", "tanh"})
-
-
-def activate(y: np.ndarray, activation: str | None) -> np.ndarray:
-    """Apply ``activation`` to ``y``, a fresh float array the layer owns.
-
-    relu, sigmoid and tanh work in place, with the same operations in the same
-    order as ``activations.FUNCTIONS``, so the values are identical; the others
-    allocate. Large temporaries cost more than their arithmetic: freeing several
-    at once lets the allocator hand the pages back, and the next pass faults them in
-    again.
-    """
-    if activation is None or activation == "identity":
-        return y
-    if activation == "relu":
-        return np.maximum(y, 0, out=y)
-    if activation == "sigmoid":  # 0.5 · (1 + tanh(x / 2)), as activations.sigmoid
-        y *= 0.5
-        np.tanh(y, out=y)
-        y += 1
-        y *= 0.5
-        return y
-    if activation == "tanh":
-        return np.tanh(y, out=y)
-    return FUNCTIONS[activation](y)
 
 
 class Dense(Block):
@@ -199,6 +171,3 @@ class Dense(Block):
         units_in = "?" if self.in_units is None else self.in_units
         act = f", {self.activation}" if self.activation else ""
         return f"Dense({units_in} -> {self.units}{act})"
-
-
-__all__ = ["Dense", "ShapeError"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.block import Block, Context, Plan, layer_error
-from ..engine.shapes import Shape, format_shape
+from ..engine.shapes import Shape, format_shape, window_size
 from ..errors import InvalidValueError
 from .conv import as_tuple, check_rank, output_sizes, pad
 
@@ -24,8 +24,9 @@ class _Pool(Block):
         padding: int | Sequence[int] = 0,
         *,
         label: str | None = None,
+        share: Block | None = None,
     ) -> None:
-        super().__init__(label=label)
+        super().__init__(label=label, share=share)
         owner = type(self).__name__
         self.pool_size = as_tuple(pool_size, self.nd, "pool_size", owner)
         # As in Gluon, the stride defaults to the pool size.
@@ -59,7 +60,7 @@ class _Pool(Block):
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         nd, k, s = self.nd, self.pool_size, self.strides
         out = tuple(
-            (x.shape[2 + i] + 2 * self.padding[i] - k[i]) // s[i] + 1 for i in range(nd)
+            window_size(x.shape[2 + i], k[i], s[i], self.padding[i]) for i in range(nd)
         )
         combine: np.ufunc
         if self.op == "max":
@@ -137,8 +138,8 @@ class GlobalAvgPool(Block):
     kind = "globalavgpool"
     nd: int | None = None
 
-    def __init__(self, *, label: str | None = None) -> None:
-        super().__init__(label=label)
+    def __init__(self, *, label: str | None = None, share: Block | None = None) -> None:
+        super().__init__(label=label, share=share)
 
     def _infer(self, shape: Shape, plan: Plan) -> Shape:
         if self.nd is not None:

@@ -400,3 +400,13 @@ def test_a_repeated_call_skips_planning_only_while_nothing_changed(monkeypatch):
     net[1].weight.set_data(np.zeros((2, 4)))  # a change: the next call plans again
     np.testing.assert_array_equal(net(x), np.zeros((3, 2)))
     assert plans == [(3, 6), (3, 5)]
+
+
+def test_adding_a_layer_after_a_call_plans_the_next_call_again():
+    net = nn.Sequential(nn.Dense(4))
+    net.initialize(seed=0)
+    x = np.ones((2, 3), np.float32)
+    net(x)
+    net.add(nn.Dense(2))  # declared, never initialized: planning must say so
+    with pytest.raises(DeferredInitializationError, match="never initialized"):
+        net(x)

@@ -322,3 +322,32 @@ def test_repeat_keeps_ties_to_layers_outside_its_body():
     assert list(params) == ["outside.weight", "outside.bias"]
     assert net[1][0][0].weight is shared.weight
     assert net[1][1][0].weight is shared.weight
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: nn.Dense(3, **kw),
+        lambda **kw: nn.Conv1D(2, 3, **kw),
+        lambda **kw: nn.Conv2D(2, 3, **kw),
+        lambda **kw: nn.MaxPool1D(**kw),
+        lambda **kw: nn.MaxPool2D(**kw),
+        lambda **kw: nn.AvgPool1D(**kw),
+        lambda **kw: nn.AvgPool2D(**kw),
+        lambda **kw: nn.GlobalAvgPool2D(**kw),
+        lambda **kw: nn.Flatten(**kw),
+        lambda **kw: nn.BatchNorm(**kw),
+        lambda **kw: nn.LayerNorm(**kw),
+        lambda **kw: nn.Dropout(0.5, **kw),
+        lambda **kw: nn.Embedding(5, 2, **kw),
+        lambda **kw: nn.Activation("relu", **kw),
+        lambda **kw: nn.LeakyReLU(0.1, **kw),
+    ],
+)
+def test_every_layer_constructor_takes_label_and_share(make):
+    first = make(label="a")
+    second = make(label="b", share=first)
+    assert (first.label, second.label, second.share) == ("a", "b", first)
+    # Whatever parameters there are, the second layer uses the first one's.
+    for name, param in first._params.items():
+        assert second._params[name] is param
