@@ -15,7 +15,14 @@ unset MPLBACKEND
 
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
-    "$PYTHON" -m venv .venv
+    if ! "$PYTHON" -m venv .venv; then
+        # Debian's own python3 ships venv's pip bootstrap in a separate package.
+        rm -rf .venv
+        echo "== installing python3-venv (Debian package)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        "$PYTHON" -m venv .venv
+    fi
 fi
 echo "== installing lazymagic and its test tools"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
