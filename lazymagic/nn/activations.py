@@ -89,17 +89,35 @@ _IN_PLACE = {
 }
 ELEMENTWISE = frozenset({None, "identity", *_IN_PLACE})
 
+# Activations whose first step multiplies the input by a constant, and what is left
+# after it. A layer computing the input as a product can scale its (small) weights
+# instead of its (large) output; a power of two scales exactly, so the values are
+# the same as scaling afterwards.
+_PRESCALED = {"sigmoid": (0.5, _sigmoid_of_half)}
 
-def activate(y: np.ndarray, activation: str | None) -> np.ndarray:
+
+def prescale(activation: str | None) -> float:
+    """The factor ``activate(..., prescaled=True)`` expects its input scaled by."""
+    entry = _PRESCALED.get(activation or "")
+    return entry[0] if entry else 1.0
+
+
+def activate(
+    y: np.ndarray, activation: str | None, *, prescaled: bool = False
+) -> np.ndarray:
     """Apply ``activation`` to ``y``, a fresh float array the layer owns.
 
     The element-wise ones overwrite ``y`` with the same operations, in the same
     order, as the functions above, so the values are identical; the others
     allocate. Large temporaries cost more than their arithmetic: the allocator
     hands freed pages back, and the next pass faults them in again.
+
+    With ``prescaled``, ``y`` was already multiplied by ``prescale(activation)``.
     """
     if activation is None or activation == "identity":
         return y
+    if prescaled and activation in _PRESCALED:
+        return _PRESCALED[activation][1](y)
     in_place = _IN_PLACE.get(activation)
     return in_place(y) if in_place else FUNCTIONS[activation](y)
 

@@ -19,7 +19,7 @@ from ..engine.shapes import (
     window_size,
 )
 from ..errors import InvalidValueError
-from .activations import ELEMENTWISE, activate, check_activation
+from .activations import ELEMENTWISE, activate, check_activation, prescale
 from .dense import check_size
 
 AXES = ("width",), ("height", "width")
@@ -273,30 +273,25 @@ class _Conv(Block):
             return self._forward_grouped(x, out)
         if nd == 2 and s == (1, 1):
             return self._forward_wide(x, out)
-        # Channels lead in memory, so each kernel offset's rows of the column matrix
-        # are one strided copy, and the product's (channels, batch, ...) result is
-        # already the next layer's channels-first input; it is returned as a
+        # Channels lead in memory, so the product's (channels, batch, ...) result
+        # is already the next layer's channels-first input; it is returned as a
         # (batch, channels, ...) view, no copy.
         xt = pad(np.moveaxis(x, 1, 0), self.padding)
         c = xt.shape[0]
         depth, spots = c * math.prod(k), math.prod(out)
-        taps = [
-            (
-                offset,
-                tuple(
-                    slice(o * d[i], o * d[i] + s[i] * (out[i] - 1) + 1, s[i])
-                    for i, o in enumerate(offset)
-                ),
-            )
-            for offset in np.ndindex(*k)
-        ]
+        # Every window of a block of examples as one read-only view, laid out as
+        # the column matrix's rows (channel, kernel offset) by columns (example,
+        # output position): one copy builds the block's columns.
+        st = xt.strides
+        spatial = st[2:]
+        taps = tuple(spatial[i] * d[i] for i in range(nd))
+        moves = tuple(spatial[i] * s[i] for i in range(nd))
 
         def gather(cols: np.ndarray, start: int, b: int) -> None:
-            cols = cols.reshape(c, *k, b, *out)
-            for offset, window in taps:
-                cols[(slice(None), *offset)] = xt[
-                    (slice(None), slice(start, start + b), *window)
-                ]
+            shape = (c, *k, b, *out)
+            strides = (st[0], *taps, st[1], *moves)
+            view = as_strided(xt[:, start:], shape, strides, writeable=False)
+            np.copyto(cols.reshape(shape), view)
 
         y, elementwise = self._blocked_product(n, depth, spots, x.dtype, gather)
         y = np.moveaxis(y.reshape(self.channels, n, *out), 0, 1)
@@ -314,24 +309,34 @@ class _Conv(Block):
 
         The column matrix is gathered (by ``gather(cols, start, count)``) and
         multiplied a few examples at a time, so that the product finds it still in
-        cache, and so do the bias and an element-wise activation after it. Returns
-        ``(channels, n, spots)`` and whether the activation was applied.
+        cache, and so does an element-wise activation after it. The bias rides in
+        the product as one more column of weights against a row of ones, and an
+        activation's leading constant factor is folded into the weights, which
+        saves two passes over the output. Returns ``(channels, n, spots)`` and
+        whether the activation was applied.
         """
-        weights = self.weight.live.reshape(self.channels, depth)
-        y = np.empty((self.channels, n, spots), dtype=dtype)
-        step = max(1, min(n, COLUMN_BYTES // max(1, depth * spots * dtype.itemsize)))
-        buffer = workspace(depth * step * spots, dtype)
         elementwise = self.activation in ELEMENTWISE
+        weights = self.weight.live.reshape(self.channels, depth)
+        rows = depth
+        if self.bias is not None:
+            weights = np.concatenate([weights, self.bias.live[:, None]], axis=1)
+            rows += 1
+        scale = prescale(self.activation) if elementwise else 1.0
+        if scale != 1.0:
+            weights = weights * dtype.type(scale)
+        y = np.empty((self.channels, n, spots), dtype=dtype)
+        step = max(1, min(n, COLUMN_BYTES // max(1, rows * spots * dtype.itemsize)))
+        buffer = workspace(rows * step * spots, dtype)
         for start in range(0, n, step):
             b = min(step, n - start)
-            cols = buffer[: depth * b * spots]
-            gather(cols, start, b)
+            cols = buffer[: rows * b * spots]
+            gather(cols[: depth * b * spots], start, b)
+            if rows > depth:
+                cols[depth * b * spots :] = 1
             part = y[:, start : start + b].reshape(self.channels, b * spots)  # a view
-            np.matmul(weights, cols.reshape(depth, b * spots), out=part)
-            if self.bias is not None:
-                part += self.bias.live[:, None]
+            np.matmul(weights, cols.reshape(rows, b * spots), out=part)
             if elementwise:
-                activate(part, self.activation)
+                activate(part, self.activation, prescaled=scale != 1.0)
         return y, elementwise
 
     def _forward_wide(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
@@ -354,12 +359,14 @@ class _Conv(Block):
         images = flat[:, :, : hp * wp].reshape(c, n, hp, wp)
         images[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]] = np.moveaxis(x, 1, 0)
 
+        item = x.dtype.itemsize
+        steps = (flat.strides[0], dh * wp * item, dw * item, flat.strides[1], item)
+
         def gather(cols: np.ndarray, start: int, b: int) -> None:
-            cols = cols.reshape(c, kh, kw, b, span)
-            for i in range(kh):
-                for j in range(kw):
-                    shift = i * dh * wp + j * dw
-                    cols[:, i, j] = flat[:, start : start + b, shift : shift + span]
+            # Row (channel, i, j) of an example is the run starting at tap (i, j).
+            shape = (c, kh, kw, b, span)
+            view = as_strided(flat[:, start:], shape, steps, writeable=False)
+            np.copyto(cols.reshape(shape), view)
 
         y, elementwise = self._blocked_product(n, depth, span, x.dtype, gather)
         y4 = np.moveaxis(y.reshape(self.channels, n, ho, wp)[..., :wo], 0, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,23 +73,28 @@ class _Pool(Block):
             if x.dtype.kind != "f":
                 x = x.astype(np.float32)
         x = pad(x, self.padding, fill)
-        # One strided view per window offset, combined element-wise: each pass
-        # reads the input once, where a reduction over a (..., *kernel) window view
-        # would walk it in tiny strided steps.
-        taps = []
-        for offset in np.ndindex(*k):
-            window: tuple[Any, ...] = tuple(
-                slice(o, o + step * (size - 1) + 1, step)
-                for o, step, size in zip(offset, s, out, strict=True)
-            )
-            taps.append(x[(..., *window)])
-        if len(taps) == 1:
-            return taps[0].copy()
-        result = combine(taps[0], taps[1])
-        for tap in taps[2:]:
-            combine(result, tap, out=result)
+        # Both reductions are separable: combine along one axis at a time, each
+        # step a few strided views combined element-wise. That reads k_h + k_w
+        # values per output instead of k_h·k_w, and the first step, along the
+        # height, runs over whole rows, where NumPy's loops are fastest.
+        result = x
+        for axis in range(nd):
+            dim = result.ndim - nd + axis
+            taps = []
+            for o in range(k[axis]):
+                window: list[Any] = [slice(None)] * result.ndim
+                window[dim] = slice(o, o + s[axis] * (out[axis] - 1) + 1, s[axis])
+                taps.append(result[tuple(window)])
+            if len(taps) == 1:
+                result = taps[0]
+                continue
+            result = combine(taps[0], taps[1])
+            for tap in taps[2:]:
+                combine(result, tap, out=result)
+        if math.prod(k) == 1:  # only a strided selection, still a view of x
+            result = result.copy()
         if self.op != "max":
-            result *= result.dtype.type(1 / len(taps))
+            result *= result.dtype.type(1 / math.prod(k))
         return result
 
     def __repr__(self) -> str:

@@ -309,13 +309,55 @@ def test_conv1d_matches_loops(stride, padding, dilation, groups):
     np.testing.assert_allclose(net(x), expected, rtol=RTOL, atol=ATOL)
 
 
-def test_conv2d_activation_applies_after_the_bias():
+@pytest.mark.parametrize(
+    "activation", ["relu", "sigmoid", "tanh", "softmax", "gelu", "leakyrelu", None]
+)
+@pytest.mark.parametrize("stride, use_bias", [(1, True), (2, True), (1, False)])
+@pytest.mark.parametrize("column_bytes", [1, 1 << 22])
+def test_conv2d_activation_applies_after_the_bias(
+    activation, stride, use_bias, column_bytes, monkeypatch
+):
+    # The bias and part of the activation may be folded into the product; one
+    # example's columns at a time (column_bytes=1) checks that per block too.
+    from lazymagic.nn import conv
+
+    monkeypatch.setattr(conv, "COLUMN_BYTES", column_bytes)
     rng = np.random.default_rng(8)
-    x = rng.normal(size=(1, 2, 4, 4)).astype(np.float32)
-    net = build(nn.Conv2D(3, 2, activation="relu"), x, rng)
-    w, b = net[0].weight.data(), net[0].bias.data()
-    expected = ref_activation("relu", ref_conv(x, w, b, (1, 1), (0, 0), (1, 1), 1))
+    x = rng.normal(size=(3, 2, 5, 6)).astype(np.float32)
+    layer = nn.Conv2D(
+        3, 2, strides=stride, padding=1, activation=activation, use_bias=use_bias
+    )
+    net = build(layer, x, rng)
+    w = layer.weight.data()
+    b = layer.bias.data() if use_bias else None
+    pre = ref_conv(x, w, b, (stride, stride), (1, 1), (1, 1), 1)
+    if activation == "softmax":  # over the last axis, as everywhere
+        expected = ref_activation("softmax", pre)
+    else:
+        expected = ref_activation(activation or "identity", pre)
     np.testing.assert_allclose(net(x), expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_conv1d_activation_applies_after_the_bias(activation):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 3, 9)).astype(np.float32)
+    net = build(nn.Conv1D(4, 3, activation=activation), x, rng)
+    w, b = net[0].weight.data(), net[0].bias.data()
+    expected = ref_activation(activation, ref_conv(x, w, b, (1,), (0,), (1,), 1))
+    np.testing.assert_allclose(net(x), expected, rtol=RTOL, atol=ATOL)
+
+
+def test_sigmoid_of_a_convolution_saturates_without_overflow():
+    # Weights large enough that the products reach ±1e4: 0 and 1, never NaN.
+    x = np.ones((1, 1, 3, 3), np.float32)
+    layer = nn.Conv2D(2, 3, activation="sigmoid")
+    net = nn.Sequential(layer)
+    net.initialize()
+    net(x)
+    layer.weight.set_data(np.stack([np.full((1, 3, 3), 2e3), np.full((1, 3, 3), -2e3)]))
+    out = net(x)
+    np.testing.assert_array_equal(out.ravel(), [1.0, 0.0])
 
 
 def test_conv2d_infers_in_channels_from_zero_rows():
@@ -333,7 +375,16 @@ def test_conv2d_infers_in_channels_from_zero_rows():
 @pytest.mark.parametrize("op", ["max", "avg"])
 @pytest.mark.parametrize(
     "pool, stride, padding",
-    [(2, None, 0), (3, 1, 1), ((2, 3), (1, 2), (1, 0)), (3, 2, 1), (1, None, 0)],
+    [
+        (2, None, 0),
+        (3, 1, 1),
+        ((2, 3), (1, 2), (1, 0)),
+        (3, 2, 1),
+        (1, None, 0),
+        (1, 2, 0),
+        ((1, 3), (2, 1), (0, 1)),
+        ((3, 1), 2, 0),
+    ],
 )
 def test_pool2d_matches_loops(op, pool, stride, padding):
     rng = np.random.default_rng(9)
@@ -348,6 +399,8 @@ def test_pool2d_matches_loops(op, pool, stride, padding):
     out = net(x)
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, rtol=RTOL, atol=ATOL)
+    # A fresh array: later layers may work in place, and must not reach x.
+    assert not np.shares_memory(out, x)
 
 
 @pytest.mark.parametrize("op", ["max", "avg"])
