@@ -76,30 +76,31 @@ class Plan:
         if known == new:  # the common case, settled without a loop
             self._shapes[key] = (param, known, layer)
             return
-        if not agree(known, new):
-            if earlier and earlier[2] is not layer:
-                raise ShapeError(
-                    f"{earlier[2].where()} and {layer.where()} share parameter "
-                    f"'{param.name}', but the first needs shape "
-                    f"{format_shape(known)} and the second {format_shape(new)}.\n"
-                    "No parameter was changed. Tied layers must receive inputs of "
-                    "the same size."
-                )
-            message = (
-                mismatch(known, new)
-                if mismatch
-                else (
-                    f"{layer.where()} needs parameter "
-                    f"'{param.name}' to have shape {format_shape(new)}, but it has "
-                    f"{format_shape(known)}.\nNo parameter was changed. Pass an input "
-                    "that fits the sizes this layer was declared or materialized for."
-                )
+        if len(known) == len(new):
+            merged = tuple(
+                n if k is None else k for k, n in zip(known, new, strict=True)
             )
-            raise ShapeError(message)
-        merged = tuple(
-            k if k is not None else n for k, n in zip(known, new, strict=True)
+            # Only unknown dimensions filled in: when every proposed dimension is
+            # known, one comparison shows it.
+            if merged == new or (None in new and agree(known, new)):
+                self._shapes[key] = (param, merged, layer)
+                return
+        if earlier and earlier[2] is not layer:
+            raise ShapeError(
+                f"{earlier[2].where()} and {layer.where()} share parameter "
+                f"'{param.name}', but the first needs shape "
+                f"{format_shape(known)} and the second {format_shape(new)}.\n"
+                "No parameter was changed. Tied layers must receive inputs of "
+                "the same size."
+            )
+        if mismatch:
+            raise ShapeError(mismatch(known, new))
+        raise ShapeError(
+            f"{layer.where()} needs parameter '{param.name}' to have shape "
+            f"{format_shape(new)}, but it has {format_shape(known)}.\nNo parameter "
+            "was changed. Pass an input that fits the sizes this layer was declared "
+            "or materialized for."
         )
-        self._shapes[key] = (param, merged, layer)
 
     def new_shapes(self) -> list[tuple[Parameter, tuple[int | None, ...]]]:
         """Parameters whose shape this plan fills in, with their new shapes."""
