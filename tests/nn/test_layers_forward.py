@@ -681,6 +681,25 @@ def test_sigmoid_and_softmax_do_not_overflow_on_large_inputs():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_keeps_its_relative_precision_in_the_tails(dtype):
+    # 1 / (1 + e^-x), worked in float64 by hand: sigmoid(-20) = 2.0611536e-9.
+    x = np.array([[-30.0, -20.0, -5.0, 0.0, 5.0, 20.0]], dtype)
+    expected = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    assert expected[0, 1] == pytest.approx(2.0611536224385579e-09, rel=1e-12)
+    as_layer = nn.Sequential(nn.Activation("sigmoid"))(x)
+    # Through a product too, where the layer folds the negation into its weights.
+    dense = nn.Dense(6, activation="sigmoid", use_bias=False, in_units=6)
+    dense.initialize()
+    dense.weight.set_data(np.eye(6))
+    net = nn.Sequential(nn.Conv1D(1, 1, activation="sigmoid", use_bias=False))
+    net.initialize()
+    net(x[:, None, :])
+    net[0].weight.set_data(np.ones((1, 1, 1)))
+    for out in (as_layer, dense(x.astype(np.float32)), net(x[:, None, :])[:, 0]):
+        np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
 def test_softmax_rows_sum_to_one():
     x = np.random.default_rng(20).normal(size=(5, 9)).astype(np.float32)
     out = nn.Sequential(nn.Dense(4, activation="softmax"))
