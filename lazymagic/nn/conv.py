@@ -20,7 +20,7 @@ from ..engine.shapes import (
 )
 from ..errors import InvalidValueError
 from .activations import ELEMENTWISE, activate, check_activation, prescale
-from .dense import check_size
+from .dense import check_flag, check_size
 
 AXES = ("width",), ("height", "width")
 # How many bytes of the column matrix a convolution builds before multiplying.
@@ -194,7 +194,7 @@ class _Conv(Block):
             hint,
         )
         self.bias = None
-        if use_bias:
+        if check_flag(use_bias, "use_bias", owner):
             self.bias = self._declare(
                 "bias",
                 (self.channels,),
@@ -213,8 +213,9 @@ class _Conv(Block):
         text = (
             f"conv{self.nd}d {self.channels} kernel={k[0] if len(set(k)) == 1 else k}"
         )
-        if any(s != 1 for s in self.strides):
-            text += f" stride={self.strides[0]}"
+        s = self.strides
+        if any(step != 1 for step in s):
+            text += f" stride={s[0] if len(set(s)) == 1 else s}"
         return text
 
     def _infer(self, shape: Shape, plan: Plan) -> Shape:
@@ -373,6 +374,12 @@ class _Conv(Block):
         return y4 if elementwise else activate(y4, self.activation)
 
     def _forward_grouped(self, x: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
+        """Each group's product, a few examples at a time.
+
+        The einsum copies the windows it multiplies (k_h·k_w values per input
+        value), so examples go through in blocks of about ``COLUMN_BYTES`` of
+        windows, as in the ungrouped path, not all at once.
+        """
         w = self.weight.live
         nd, n, g = self.nd, x.shape[0], self.groups
         win = windows(
@@ -383,9 +390,14 @@ class _Conv(Block):
         wing = win.reshape(n, g, cg, *out, *self.kernel_size)
         spatial = "hw"[:nd]
         kern = "ij"[:nd]
-        y = np.einsum(
-            f"ngc{spatial}{kern},goc{kern}->ngo{spatial}", wing, wg, optimize=True
-        ).reshape(n, self.channels, *out)
+        formula = f"ngc{spatial}{kern},goc{kern}->ngo{spatial}"
+        y = np.empty((n, self.channels, *out), dtype=x.dtype)
+        grouped = y.reshape(n, g, self.channels // g, *out)  # a view
+        per_example = x.shape[1] * math.prod(out) * math.prod(self.kernel_size)
+        step = max(1, COLUMN_BYTES // max(1, per_example * x.dtype.itemsize))
+        for start in range(0, n, step):
+            block = slice(start, start + step)
+            np.einsum(formula, wing[block], wg, out=grouped[block], optimize=True)
         if self.bias is not None:
             y += self.bias.live.reshape(-1, *([1] * nd))
         return activate(y, self.activation)

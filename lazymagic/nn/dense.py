@@ -23,6 +23,15 @@ def check_size(value: object, what: str, owner: str, allow_none: bool = False) -
         )
 
 
+def check_flag(value: object, what: str, owner: str) -> bool:
+    """Return ``value`` if it is a bool; a string such as "no" is not False."""
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidValueError(
+            f"{owner} needs {what} as True or False, got {value!r}."
+        )
+    return bool(value)
+
+
 class Dense(Block):
     """``y = activation(x @ weight.T + bias)`` with weight shape ``(units, in_units)``.
 
@@ -60,8 +69,8 @@ class Dense(Block):
         check_size(in_units, "in_units", "Dense", allow_none=True)
         self.units = int(units)
         self.activation = check_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.flatten = bool(flatten)
+        self.use_bias = check_flag(use_bias, "use_bias", "Dense")
+        self.flatten = check_flag(flatten, "flatten", "Dense")
         hint = ("in_units=20", "20")
         self.weight = self._declare(
             "weight",

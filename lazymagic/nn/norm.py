@@ -8,7 +8,7 @@ from .. import init as _init
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape
 from ..errors import InvalidValueError
-from .dense import check_size
+from .dense import check_flag, check_size
 
 
 class BatchNorm(Block):
@@ -53,7 +53,8 @@ class BatchNorm(Block):
         self.axis = int(axis)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = check_flag(center, "center", type(self).__name__)
+        self.scale = check_flag(scale, "scale", type(self).__name__)
         shape = (in_channels,)
         names = ("in_channels",)
         hint = ("in_channels=16", "16, 8, 8")
@@ -180,7 +181,8 @@ class LayerNorm(Block):
         check_size(in_channels, "in_channels", "LayerNorm", allow_none=True)
         self.axis = axis
         self.epsilon = float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = check_flag(center, "center", type(self).__name__)
+        self.scale = check_flag(scale, "scale", type(self).__name__)
         hint = ("in_channels=64", "64")
         self.gamma = self._declare(
             "gamma",

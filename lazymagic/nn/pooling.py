@@ -64,13 +64,18 @@ class _Pool(Block):
             window_size(x.shape[2 + i], k[i], s[i], self.padding[i]) for i in range(nd)
         )
         combine: np.ufunc
+        given = x.dtype
         if self.op == "max":
-            fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
             combine = np.maximum
+            if given.kind == "f":
+                fill: Any = -np.inf
+            else:  # bool's maximum is "any", and False never wins
+                fill = False if given.kind == "b" else np.iinfo(given).min
         else:
-            # Padding counts in the average, as in Gluon's default.
+            # Padding counts in the average, as in Gluon's default. Sums of
+            # half-precision values overflow at 65504, so they add in float32.
             fill, combine = 0.0, np.add
-            if x.dtype.kind != "f":
+            if given.kind != "f" or given.itemsize < 4:
                 x = x.astype(np.float32)
         x = pad(x, self.padding, fill)
         # Both reductions are separable: combine along one axis at a time, each
@@ -95,6 +100,8 @@ class _Pool(Block):
             result = result.copy()
         if self.op != "max":
             result *= result.dtype.type(1 / math.prod(k))
+            if given.kind == "f" and result.dtype != given:
+                result = result.astype(given)
         return result
 
     def __repr__(self) -> str:

@@ -441,6 +441,70 @@ def test_max_pool_padding_never_wins_over_negative_values():
     np.testing.assert_array_equal(out, np.full((1, 1, 3, 3), -5.0))
 
 
+def test_average_pool_of_half_precision_does_not_overflow_its_sum():
+    # Four values of 40000 sum to 160000, past float16's largest, 65504.
+    x = np.full((1, 1, 4, 4), 40000, np.float16)
+    out = nn.Sequential(nn.AvgPool2D(2))(x)
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), 40000, np.float16))
+
+
+def test_max_pool_of_booleans_says_whether_any_value_in_the_window_is_true():
+    x = np.zeros((1, 1, 4, 4), bool)
+    x[0, 0, 0, 1] = x[0, 0, 3, 3] = True
+    out = nn.Sequential(nn.MaxPool2D(2, padding=1))(x)
+    # Windows start at -1 with padding 1: rows/cols {-1,0}, {1,2}, {3,4}.
+    expected = np.zeros((1, 1, 3, 3), bool)
+    expected[0, 0, 0, 1] = expected[0, 0, 2, 2] = True
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    "layer, text",
+    [
+        (nn.Conv2D(4, 3, strides=(1, 2)), "conv2d 4 kernel=3 stride=(1, 2)"),
+        (nn.Conv2D(4, 3, strides=2), "conv2d 4 kernel=3 stride=2"),
+        (nn.Conv2D(4, (3, 1)), "conv2d 4 kernel=(3, 1)"),
+    ],
+)
+def test_convolutions_describe_their_strides_in_full(layer, text):
+    assert layer.describe() == text
+
+
+@pytest.mark.parametrize("column_bytes", [1, 3_000, 1 << 22])
+@pytest.mark.parametrize("groups", [2, 6])
+def test_grouped_convolution_in_blocks_matches_loops(groups, column_bytes, monkeypatch):
+    from lazymagic.nn import conv
+
+    monkeypatch.setattr(conv, "COLUMN_BYTES", column_bytes)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(5, 6, 7, 6)).astype(np.float32)
+    layer = nn.Conv2D(6, 3, padding=1, groups=groups, activation="tanh")
+    net = build(layer, x, rng)
+    w, b = layer.weight.data(), layer.bias.data()
+    expected = ref_activation("tanh", ref_conv(x, w, b, (1, 1), (1, 1), (1, 1), groups))
+    np.testing.assert_allclose(net(x), expected, rtol=RTOL, atol=ATOL)
+
+
+def test_depthwise_convolution_memory_stays_near_its_input_and_output():
+    # Every 3×3 window copied at once would be 9 times the input (18 MiB here);
+    # in blocks of about 4 MiB, the peak stays near input + output + one block.
+    import tracemalloc
+
+    x = np.ones((32, 16, 48, 48), np.float32)  # 4.5 MiB
+    net = nn.Sequential(nn.Conv2D(16, 3, padding=1, groups=16))
+    net.initialize()
+    net(x[:1])
+    tracemalloc.start()
+    try:
+        out = net(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    bound = x.nbytes + out.nbytes + 3 * (1 << 22)  # padded copy, output, a block
+    assert peak < bound, (peak, bound)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 5)])
 def test_global_avg_pool_keeps_spatial_axes_as_size_one(shape):
     rng = np.random.default_rng(11)
