@@ -311,6 +311,43 @@ CASES = [
         ),
     ),
     Case(
+        "masked-array-input",
+        lambda: initialized(nn.Dense(4)),
+        lambda net: net(np.ma.masked_less(np.arange(6.0).reshape(2, 3), 2)),
+        LazyMagicError,
+        (r"the input is a masked array", r"x\.filled\(value\)"),
+    ),
+    Case(
+        "pending-net-cast-to-half-precision",
+        lambda: initialized(nn.Dense(4)),
+        lambda net: net.cast("float16"),
+        LazyMagicError,
+        (r"parameters are float32 or float64, not 'float16'", r"Use float32"),
+    ),
+    Case(
+        # A broadcast view costs nothing; the convolution's output would need
+        # terabytes, which NumPy refuses at once.
+        "convolution-output-larger-than-memory",
+        lambda: initialized(nn.Dense(2), nn.Conv2D(2, 3)),
+        lambda net: net[1](
+            np.broadcast_to(np.float32(1), (1, 1, 1_000_000, 1_000_000))
+        ),
+        MemoryError,
+        (
+            r"layer '1' \(conv2d 2 kernel=3\) ran out of memory",
+            r"\(1, 1, 1000000, 1000000\)",
+            r"Unable to allocate",
+            r"No parameter was changed\. Pass a smaller batch",
+        ),
+    ),
+    Case(
+        "convolution-inside-a-net-runs-out-of-memory",
+        lambda: initialized(nn.Conv2D(2, 3), nn.Flatten()),
+        lambda net: net(np.broadcast_to(np.float32(1), (1, 1, 1_000_000, 1_000_000))),
+        MemoryError,
+        (r"layer '0' \(conv2d 2 kernel=3\) ran out of memory", r"smaller batch"),
+    ),
+    Case(
         "negative-dimension-in-infer-shape",
         lambda: nn.Sequential(nn.Dense(4)),
         lambda net: net.infer_shape(("batch", -3)),

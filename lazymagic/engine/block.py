@@ -23,11 +23,13 @@ from .. import init as _init
 from ..errors import (
     DeferredInitializationError,
     InvalidValueError,
+    LazyMagicError,
     LazyMagicWarning,
+    MemoryLimitError,
     ShapeError,
 )
 from . import events, memory
-from .parameter import Parameter, State
+from .parameter import Parameter, State, float_dtype
 from .shapes import Shape, agree, format_shape, is_complete, normalize_shape
 
 if TYPE_CHECKING:
@@ -446,13 +448,13 @@ class Block:
         if self._fast == (data.shape, events.changes()):
             # Every parameter was materialized by a call with this input shape and
             # nothing changed since, so planning would find exactly the same.
-            result = self._forward(data, ctx)
+            result = forward_of(self, data, ctx)
             ctx.commit()
             return result
         self._assign_names()
         plan = Plan()
         self._infer(tuple(data.shape), plan)
-        result = self._commit(plan, run=lambda: self._forward(data, ctx), ctx=ctx)
+        result = self._commit(plan, run=lambda: forward_of(self, data, ctx), ctx=ctx)
         if all(p.state is State.MATERIALIZED for p in self._unique_params()):
             self._fast = (data.shape, events.changes())
         return result
@@ -544,9 +546,7 @@ class Block:
 
     def cast(self, dtype: npt.DTypeLike) -> None:
         """Change every parameter's dtype (and its values, if they exist)."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise InvalidValueError(f"parameters must be floating point, not {dtype}.")
+        dtype = float_dtype(dtype)
         for param in self._unique_params():
             param.dtype = dtype
             if param._data is not None:
@@ -581,6 +581,12 @@ class _Rollback:
 
 def _as_input(x: npt.ArrayLike) -> np.ndarray:
     """Turn the user's input into an array, refusing what is not numbers."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise InvalidValueError(
+            "the input is a masked array; a net cannot tell what its masked values "
+            "should be.\nPass x.filled(value) to choose them, or x.data to use the "
+            "values underneath the mask."
+        )
     if isinstance(x, np.ndarray):
         data = x
     else:
@@ -604,9 +610,23 @@ def _as_input(x: npt.ArrayLike) -> np.ndarray:
     return data
 
 
+def forward_of(block: Block, x: np.ndarray, ctx: Context) -> np.ndarray:
+    """``block._forward(x, ctx)``, naming the block if NumPy runs out of memory."""
+    try:
+        return block._forward(x, ctx)
+    except MemoryError as error:
+        if isinstance(error, LazyMagicError):
+            raise  # an inner block already said where
+        raise MemoryLimitError(
+            f"{block.where()} ran out of memory computing its output for an input "
+            f"of shape {format_shape(x.shape)}: {error}.\nNo parameter was "
+            "changed. Pass a smaller batch or smaller inputs."
+        ) from None
+
+
 def layer_error(layer: Block, text: str, hint: str) -> ShapeError:
     """A ShapeError that names ``layer`` and says what to do."""
     return ShapeError(f"{layer.where()} {text}\n{hint}".rstrip())
 
 
-__all__ = ["Block", "Plan", "Context", "layer_error"]
+__all__ = ["Block", "Plan", "Context", "forward_of", "layer_error"]

@@ -32,6 +32,27 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 1 << 20
 
 
+# NumPy's generators draw float32 and float64 only, and values are drawn in the
+# parameter's own dtype.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype: npt.DTypeLike) -> np.dtype:
+    """Return ``dtype`` as a NumPy dtype if parameters can have it, else raise."""
+    try:
+        found = np.dtype(dtype)
+    except TypeError:
+        found = None
+    # Not "found in FLOAT_DTYPES": None compares equal to float64 there.
+    if found is None or found not in FLOAT_DTYPES:
+        raise InvalidValueError(
+            f"parameters are float32 or float64, not {dtype!r}: values are drawn "
+            "directly in the parameter's dtype, and NumPy's generators draw only "
+            "these two.\nUse float32 (the default) or float64."
+        )
+    return found  # type: ignore[return-value]
+
+
 class State(str, enum.Enum):
     """Where a parameter is on its way to having values.
 
@@ -79,7 +100,7 @@ class Parameter:
         self.shape: tuple[int | None, ...] = tuple(
             d if isinstance(d, int) else None for d in shape
         )
-        self.dtype = np.dtype(dtype)
+        self.dtype = float_dtype(dtype)
         self.state = State.DECLARED
         self.own_init = init
         self.init: Initializer | None = None

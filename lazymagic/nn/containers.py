@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..engine.block import Block, Context, Plan
+from ..engine.block import Block, Context, Plan, forward_of
 from ..engine.shapes import Shape, agree, format_shape
 from ..errors import InvalidValueError
 
@@ -78,7 +78,7 @@ class Sequential(Block):
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         for child in self._children:
-            x = child._forward(x, ctx)
+            x = forward_of(child, x, ctx)
         return x
 
     def __repr__(self) -> str:
@@ -150,10 +150,10 @@ class Residual(Block):
         return out
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        skip = self.shortcut._forward(x, ctx) if self.shortcut else x
+        skip = forward_of(self.shortcut, x, ctx) if self.shortcut else x
         out = x
         for child in self.body:
-            out = child._forward(out, ctx)
+            out = forward_of(child, out, ctx)
         return out + skip
 
     def __repr__(self) -> str:

@@ -35,6 +35,33 @@ def test_non_numeric_input_is_a_lazymagic_error(x):
     assert net[0].weight.state == "pending"
 
 
+@pytest.mark.parametrize(
+    "make, keyword",
+    [
+        (lambda v: nn.Dense(3, use_bias=v), "use_bias"),
+        (lambda v: nn.Dense(3, flatten=v), "flatten"),
+        (lambda v: nn.Conv2D(3, 2, use_bias=v), "use_bias"),
+        (lambda v: nn.Conv1D(3, 2, use_bias=v), "use_bias"),
+        (lambda v: nn.BatchNorm(center=v), "center"),
+        (lambda v: nn.LayerNorm(scale=v), "scale"),
+    ],
+)
+@pytest.mark.parametrize("value", ["no", "False", 0, None])
+def test_switches_take_true_or_false_only(make, keyword, value):
+    # bool("no") is True: a string must not quietly turn a bias on.
+    with pytest.raises(InvalidValueError, match=f"{keyword} as True or False"):
+        make(value)
+    assert make(np.bool_(False)) is not None
+
+
+@pytest.mark.parametrize("dtype", ["float16", np.longdouble, "int32", "nonsense"])
+def test_parameters_are_float32_or_float64_only(dtype):
+    with pytest.raises(InvalidValueError, match="float32 or float64"):
+        nn.Sequential(nn.Dense(3)).cast(dtype)
+    with pytest.raises(InvalidValueError, match="float32 or float64"):
+        lazymagic.Parameter("w", (2, 3), dtype=dtype)
+
+
 def test_boolean_indices_into_an_embedding_are_refused_not_used_as_a_mask():
     net = nn.Sequential(nn.Embedding(3, 2))
     net.initialize(seed=0)
