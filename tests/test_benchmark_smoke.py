@@ -25,7 +25,7 @@ from benchmarks import run  # noqa: E402
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 EXPECTED_GROUPS = {
-    "materialize": 3,
+    "materialize": 4,
     "memory": 1,
     "mlp": 2,
     "lenet": 1,
