@@ -348,6 +348,17 @@ CASES = [
         (r"layer '0' \(conv2d 2 kernel=3\) ran out of memory", r"smaller batch"),
     ),
     Case(
+        "image-of-height-zero",
+        lambda: initialized(nn.Conv2D(4, 3)),
+        lambda net: net(ones(2, 1, 0, 5)),
+        ShapeError,
+        (
+            r"layer '0' \(conv2d 4 kernel=3\) received an input of height 0",
+            r"\(2, 1, 0, 5\)",
+            r"at least one value along each spatial axis",
+        ),
+    ),
+    Case(
         "negative-dimension-in-infer-shape",
         lambda: nn.Sequential(nn.Dense(4)),
         lambda net: net.infer_shape(("batch", -3)),

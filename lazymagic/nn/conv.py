@@ -78,6 +78,14 @@ def output_sizes(
         out = window_output(n, kernel[i], stride[i], padding[i], dilation[i])
         if isinstance(out, int) and out <= 0 and isinstance(n, int):
             axis = AXES[nd - 1][i]
+            if n == 0:
+                raise layer_error(
+                    layer,
+                    f"received an input of {axis} 0 (shape {format_shape(shape)}).",
+                    "No parameter was changed. An image or signal needs at least "
+                    "one value along each spatial axis; check how the input was "
+                    "cut or reshaped.",
+                )
             arithmetic = window_arithmetic(
                 n, kernel[i], stride[i], padding[i], dilation[i]
             )
@@ -165,10 +173,15 @@ class _Conv(Block):
         self.strides = as_tuple(strides, nd, "strides", owner)
         self.padding = as_tuple(padding, nd, "padding", owner)
         self.dilation = as_tuple(dilation, nd, "dilation", owner)
-        if min(self.kernel_size + self.strides + self.dilation) < 1:
-            raise InvalidValueError(
-                f"{owner} needs kernel_size, strides and dilation of at least 1."
-            )
+        for what, values in (
+            ("kernel_size", self.kernel_size),
+            ("strides", self.strides),
+            ("dilation", self.dilation),
+        ):
+            if min(values) < 1:
+                raise InvalidValueError(
+                    f"{owner} needs {what} of at least 1, got {values}."
+                )
         if min(self.padding) < 0:
             raise InvalidValueError(f"{owner} needs padding of at least 0.")
         self.groups = int(groups)

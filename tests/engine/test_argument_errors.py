@@ -54,6 +54,19 @@ def test_switches_take_true_or_false_only(make, keyword, value):
     assert make(np.bool_(False)) is not None
 
 
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        ({"kernel_size": 0}, "kernel_size of at least 1, got \\(0, 0\\)"),
+        ({"kernel_size": 3, "strides": (1, 0)}, "strides of at least 1"),
+        ({"kernel_size": 3, "dilation": 0}, "dilation of at least 1"),
+    ],
+)
+def test_convolution_names_the_argument_that_is_too_small(kwargs, named):
+    with pytest.raises(InvalidValueError, match=named):
+        nn.Conv2D(4, **kwargs)
+
+
 @pytest.mark.parametrize("dtype", ["float16", np.longdouble, "int32", "nonsense"])
 def test_parameters_are_float32_or_float64_only(dtype):
     with pytest.raises(InvalidValueError, match="float32 or float64"):
