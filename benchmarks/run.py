@@ -1078,7 +1078,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-torch", action="store_true", help="skip PyTorch even if installed"
     )
     args = parser.parse_args(argv)
-    chosen = list(GROUPS) if not args.only else args.only.split(",")
+    chosen = list(GROUPS)
+    if args.only is not None:
+        # In the order given, each once; empty names between commas are ignored.
+        chosen = list(dict.fromkeys(g.strip() for g in args.only.split(",")))
+        chosen = [g for g in chosen if g]
+        if not chosen:
+            parser.error(f"--only needs group names among: {', '.join(GROUPS)}")
     unknown = [g for g in chosen if g not in GROUPS]
     if unknown:
         parser.error(
@@ -1094,9 +1100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if path is not None:  # fail now, not after minutes of measuring
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
         except OSError as error:
             parser.error(f"cannot write --json {args.json}: {error}")
+        if path.is_dir():
+            parser.error(f"--json {args.json} is a directory; give a file name")
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            parser.error(f"cannot write --json {args.json}: permission denied")
 
     torch = None if args.no_torch else import_torch()
     if args.no_torch:

@@ -68,7 +68,8 @@ class ShapeError(LazyMagicError, ValueError):
 
 
 class MemoryLimitError(LazyMagicError, MemoryError):
-    """Materializing would allocate more than ``options.max_param_bytes``."""
+    """Materializing would allocate more than ``options.max_param_bytes``, or a
+    forward pass needs arrays larger than NumPy can allocate."""
 
 
 class ParameterFileError(LazyMagicError, ValueError):

@@ -359,6 +359,39 @@ CASES = [
         ),
     ),
     Case(
+        # Padding alone would make windows; they must not turn into values.
+        "padded-pool-on-height-zero",
+        lambda: nn.Sequential(nn.MaxPool2D(2, padding=1)),
+        lambda net: net(ones(1, 1, 0, 4)),
+        ShapeError,
+        (r"layer '0' \(maxpool2d kernel=2\) received an input of height 0",),
+    ),
+    Case(
+        "padded-convolution-infers-on-width-zero",
+        lambda: nn.Sequential(nn.Conv1D(2, 1, padding=1)),
+        lambda net: net.infer_shape(("batch", 3, 0)),
+        ShapeError,
+        (r"received an input of width 0", r"at least one value"),
+    ),
+    Case(
+        "global-average-of-nothing",
+        lambda: nn.Sequential(nn.GlobalAvgPool()),
+        lambda net: net(ones(2, 1, 0, 5)),
+        ShapeError,
+        (r"spatial size of 0", r"nothing to average"),
+    ),
+    Case(
+        # Past the address space NumPy raises ValueError("array is too big").
+        "convolution-output-beyond-the-address-space",
+        # float32 in, float64 net: converting the input is what cannot be done.
+        lambda: (lambda net: (net.cast("float64"), net)[1])(
+            initialized(nn.Conv2D(2, 1))
+        ),
+        lambda net: net(np.broadcast_to(np.float32(1), (1, 1, 15 * 10**8, 15 * 10**8))),
+        MemoryError,
+        (r"layer '0' \(conv2d 2 kernel=1\) ran out of memory", r"array is too big"),
+    ),
+    Case(
         "negative-dimension-in-infer-shape",
         lambda: nn.Sequential(nn.Dense(4)),
         lambda net: net.infer_shape(("batch", -3)),

@@ -163,3 +163,23 @@ def test_table_numbers_footnotes_and_marks_unmeasured_rows():
     assert "0.5× time" in lines[2] and "PASS [1]" in lines[2]
     assert "not measured: no torch" in lines[3]
     assert lines[-1] == "[1] why"
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--repeat", "0"], "--repeat needs at least 1"),
+        (["--only", ""], "--only needs group names"),
+        (["--only", " , "], "--only needs group names"),
+        (["--only", "mlp,nope"], "unknown group(s) nope"),
+        (["--json", "{tmp}"], "is a directory"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_measured(
+    argv, says, tmp_path, capsys
+):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as stopped:
+        run.main(["--quick", *argv])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err

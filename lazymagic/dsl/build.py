@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import init as _init
 from .. import nn
+from ..engine.parameter import float_dtype
 from ..engine.shapes import Shape
 from ..errors import InvalidValueError, LazyNetSyntaxError, ShapeError
 from ..nn.activations import FUNCTIONS
@@ -278,7 +279,16 @@ def _bias(where: _Where, value: Value, what: str) -> object:
     """``false`` (no bias), ``true`` (the default bias) or an initializer."""
     if value.kind == "bool":
         return bool(value.value)
-    return _initializer(where, value, what)
+    try:
+        return _initializer(where, value, what)
+    except LazyNetSyntaxError as error:
+        raise LazyNetSyntaxError(
+            error.message,
+            error.line,
+            error.column,
+            error.source_line,
+            "Write bias=false for no bias, or an initializer. " + error.hint,
+        ) from None
 
 
 def _share(where: _Where, value: Value, what: str) -> nn.Block:
@@ -439,6 +449,7 @@ def build(
             mistake.
     """
     __tracebackhide__ = True
+    wanted = float_dtype(dtype)  # refused before anything is built
     builder = _Builder(namespace or {})
     input_shape: Shape | None = None
     layers: list[nn.Block] = []
@@ -449,8 +460,8 @@ def build(
             layers.extend(builder.body([statement]))
     net = nn.Sequential(*layers)
     net.input_shape = input_shape
-    if np.dtype(dtype) != np.float32:
-        net.cast(dtype)
+    if wanted != np.float32:
+        net.cast(wanted)
     return BuildResult(net, input_shape)
 
 

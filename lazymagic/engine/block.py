@@ -614,9 +614,13 @@ def forward_of(block: Block, x: np.ndarray, ctx: Context) -> np.ndarray:
     """``block._forward(x, ctx)``, naming the block if NumPy runs out of memory."""
     try:
         return block._forward(x, ctx)
-    except MemoryError as error:
-        if isinstance(error, LazyMagicError):
-            raise  # an inner block already said where
+    except (MemoryError, ValueError) as error:
+        # NumPy says "array is too big" (a ValueError) for an array larger than
+        # the address space, and MemoryError for one the system refuses.
+        if isinstance(error, LazyMagicError) or not (
+            isinstance(error, MemoryError) or str(error).startswith("array is too big")
+        ):
+            raise  # an inner block already said where, or another error
         raise MemoryLimitError(
             f"{block.where()} ran out of memory computing its output for an input "
             f"of shape {format_shape(x.shape)}: {error}.\nNo parameter was "

@@ -40,7 +40,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def float_dtype(dtype: npt.DTypeLike) -> np.dtype:
     """Return ``dtype`` as a NumPy dtype if parameters can have it, else raise."""
     try:
-        found = np.dtype(dtype)
+        found = None if dtype is None else np.dtype(dtype)  # np.dtype(None) is f8
     except TypeError:
         found = None
     # Not "found in FLOAT_DTYPES": None compares equal to float64 there.
@@ -202,6 +202,12 @@ class Parameter:
         Raises:
             ShapeError: the array's shape contradicts a known dimension.
         """
+        if isinstance(array, np.ma.MaskedArray):
+            raise InvalidValueError(
+                f"parameter '{self.name}' cannot keep a mask; got a masked array.\n"
+                "Pass array.filled(value) to choose the masked values, or "
+                "array.data to keep the values underneath the mask."
+            )
         value = np.asarray(array)
         if value.dtype.kind not in "biuf":
             raise InvalidValueError(

@@ -19,8 +19,12 @@ def _sigmoid_of_negated(h: np.ndarray) -> np.ndarray:
     """Turn ``h = -x``, in place, into ``sigmoid(x) = 1 / (1 + exp(-x))``.
 
     This form keeps its relative precision in both tails: sigmoid(-20) is 2.06e-9,
-    where ``(1 + tanh(x / 2)) / 2`` cancels to 0. Where ``exp(-x)`` overflows, the
-    result is 1 / inf = 0, the correct limit, so that overflow is not reported.
+    where ``(1 + tanh(x / 2)) / 2`` cancels to 0. Where ``exp(-x)`` overflows
+    (x below about -88.7 in float32, -709.8 in float64) the result is
+    1 / inf = 0, so that overflow is not reported.
+
+    Limitation: there the true value is below the smallest normal number (1.2e-38
+    in float32), and it flushes to 0 rather than to a subnormal.
     """
     with np.errstate(over="ignore"):
         np.exp(h, out=h)
@@ -49,8 +53,9 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 def gelu(x: np.ndarray) -> np.ndarray:
     # Limitation: GELU uses the tanh approximation (NumPy has no erf); it differs
     # from the exact form by less than 1e-3.
-    inner = x * x
-    inner *= 0.044715 * x
+    with np.errstate(over="ignore"):  # inf inside tanh still gives the limit
+        inner = x * x
+        inner *= 0.044715 * x
     inner += x
     inner *= _GELU_C
     np.tanh(inner, out=inner)

@@ -75,17 +75,17 @@ def output_sizes(
     sizes = []
     for i in range(nd):
         n = shape[2 + i]
+        axis = AXES[nd - 1][i]
+        if n == 0:  # padding would otherwise make windows of padding alone
+            raise layer_error(
+                layer,
+                f"received an input of {axis} 0 (shape {format_shape(shape)}).",
+                "No parameter was changed. An image or signal needs at least "
+                "one value along each spatial axis; check how the input was "
+                "cut or reshaped.",
+            )
         out = window_output(n, kernel[i], stride[i], padding[i], dilation[i])
         if isinstance(out, int) and out <= 0 and isinstance(n, int):
-            axis = AXES[nd - 1][i]
-            if n == 0:
-                raise layer_error(
-                    layer,
-                    f"received an input of {axis} 0 (shape {format_shape(shape)}).",
-                    "No parameter was changed. An image or signal needs at least "
-                    "one value along each spatial axis; check how the input was "
-                    "cut or reshaped.",
-                )
             arithmetic = window_arithmetic(
                 n, kernel[i], stride[i], padding[i], dilation[i]
             )

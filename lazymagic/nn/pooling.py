@@ -164,6 +164,14 @@ class GlobalAvgPool(Block):
                 f"(batch, channels, ...); it got shape {format_shape(shape)}.",
                 "Use it after convolutions, before flatten.",
             )
+        if 0 in shape[2:]:
+            raise layer_error(
+                self,
+                f"received an input with a spatial size of 0 (shape "
+                f"{format_shape(shape)}); there is nothing to average.",
+                "An image or signal needs at least one value along each spatial "
+                "axis; check how the input was cut or reshaped.",
+            )
         return (shape[0], shape[1], *([1] * (len(shape) - 2)))
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:

@@ -257,6 +257,16 @@ def test_activation_name_in_place_of_units_suggests_act():
     assert "write act=relu" in error.hint
 
 
+@pytest.mark.parametrize(
+    "text, column", [("dense 4 bias=no", 14), ("dense 4 bias=3", 14)]
+)
+def test_a_bias_that_is_not_an_initializer_says_bias_false_turns_it_off(text, column):
+    error = error_of(text)
+
+    assert (error.line, error.column) == (1, column)
+    assert error.hint.startswith("Write bias=false for no bias, or an initializer.")
+
+
 def test_unknown_initializer_suggests_the_closest():
     error = error_of("dense 4 init=xavir")
 

@@ -67,12 +67,24 @@ def test_convolution_names_the_argument_that_is_too_small(kwargs, named):
         nn.Conv2D(4, **kwargs)
 
 
-@pytest.mark.parametrize("dtype", ["float16", np.longdouble, "int32", "nonsense"])
+@pytest.mark.parametrize("dtype", ["float16", np.longdouble, "int32", "nonsense", None])
 def test_parameters_are_float32_or_float64_only(dtype):
     with pytest.raises(InvalidValueError, match="float32 or float64"):
         nn.Sequential(nn.Dense(3)).cast(dtype)
     with pytest.raises(InvalidValueError, match="float32 or float64"):
         lazymagic.Parameter("w", (2, 3), dtype=dtype)
+    with pytest.raises(InvalidValueError, match="float32 or float64"):
+        build_cell("dense 3", dtype=dtype)
+
+
+def test_a_parameter_refuses_a_masked_array_and_keeps_its_values():
+    net = nn.Sequential(nn.Dense(2, in_units=2))
+    net.initialize(seed=0)
+    before = net[0].weight.data().copy()
+    masked = np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]])
+    with pytest.raises(InvalidValueError, match=r"(?s)masked array.*filled\(value\)"):
+        net[0].weight.set_data(masked)
+    np.testing.assert_array_equal(net[0].weight.data(), before)
 
 
 def test_boolean_indices_into_an_embedding_are_refused_not_used_as_a_mask():

@@ -764,6 +764,13 @@ def test_sigmoid_keeps_its_relative_precision_in_the_tails(dtype):
         np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+def test_gelu_reaches_its_limits_without_overflow_warnings():
+    # GELU(x) -> x for large x and -> 0 for very negative x; x³ overflows float32.
+    x = np.array([[-1e20, -30.0, 30.0, 1e20]], np.float32)
+    out = nn.Sequential(nn.Activation("gelu"))(x)  # warnings are errors here
+    np.testing.assert_array_equal(out, np.float32([[0.0, 0.0, 30.0, 1e20]]))
+
+
 def test_softmax_rows_sum_to_one():
     x = np.random.default_rng(20).normal(size=(5, 9)).astype(np.float32)
     out = nn.Sequential(nn.Dense(4, activation="softmax"))
