@@ -462,10 +462,46 @@ def _parse_code(code: str) -> Tree:
     return _lark().parse(code)
 
 
+# "label = " at the start of a line, before the layer's name.
+_LABEL = re.compile(r"([ \t]*)([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(?=[A-Za-z_])")
+# Whether lines that differ only in their label share one parse (see below).
+_SHARE_LABELLED_PARSES = True
+
+
+def _labelled_tree(code: str) -> tuple[Tree, _Word] | None:
+    """The tree of ``code`` with its label blanked out, and the label, if that
+    parse stands for the whole line's.
+
+    Cells label many lines that are otherwise alike (``fc1 = dense 64``, ``fc2 =
+    dense 64``). Blanking the label with spaces keeps every column, and lines
+    alike but for their labels of one length then share one cached parse. When
+    the rest does not parse on its own, or holds a label itself, the whole line
+    is parsed instead, so errors are exactly those of the whole line.
+    """
+    found = _LABEL.match(code)
+    if found is None or not _SHARE_LABELLED_PARSES:
+        return None
+    start, end = found.end(1), found.end()
+    try:
+        tree = _parse_code(code[:start] + " " * (end - start) + code[end:])
+    except LarkError:
+        return None
+    statement = tree.children[0]
+    if not isinstance(statement, Tree) or statement.children[0] is not None:
+        return None
+    return tree, _Word(found.group(2), start + 1)
+
+
 def _parse_statement(line: _Line) -> Statement | _Header:
     """Parse one line into a layer, an input statement or a block header."""
     __tracebackhide__ = True
     _check_nesting(line)
+    labelled = _labelled_tree(line.code)
+    if labelled is not None:
+        tree, label = labelled
+        statement = tree.children[0]
+        assert isinstance(statement, Tree)
+        return _Statement(line, statement, label).build()
     try:
         tree = _parse_code(line.code)
     except UnexpectedInput as error:
@@ -583,10 +619,14 @@ def _expect(terminals: set[str]) -> str:
 class _Statement:
     """Check the parts of one parsed line and turn them into a statement."""
 
-    def __init__(self, line: _Line, tree: Tree[Token]) -> None:
+    def __init__(
+        self, line: _Line, tree: Tree[Token], label_word: _Word | None = None
+    ) -> None:
         self.line = line
         label, kind, *items, colon = tree.children
         self.label = _word(label.children[0]) if isinstance(label, Tree) else None
+        if label_word is not None:  # parsed apart from the rest of the line
+            self.label = label_word
         self.kind = _word(kind)
         self.colon = _word(colon) if colon is not None else None
         self.args: list[Value] = []

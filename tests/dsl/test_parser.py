@@ -693,3 +693,52 @@ def test_a_repeated_line_keeps_its_own_position():
         with pytest.raises(LazyNetSyntaxError) as e:
             parse("relu\ndense 10 act=\n")
         assert e.value.line == 2
+
+
+def _outcome(text: str, share: bool, monkeypatch) -> object:
+    """The statements ``text`` parses into, or its error, with or without lines
+    alike but for their labels sharing one parse."""
+    from lazymagic.dsl import parser
+
+    monkeypatch.setattr(parser, "_SHARE_LABELLED_PARSES", share)
+    parser._parse_code.cache_clear()
+    try:
+        return parse(text)
+    except LazyNetSyntaxError as error:
+        return ("error", str(error), error.line, error.column)
+
+
+LABELLED_LINE = st.builds(
+    lambda indent, label, gap, rest: f"{indent}{label}{gap}{rest}",
+    st.sampled_from(["", "    "]),
+    st.sampled_from(["fc1", "a", "_x9", "input", "dense", "residual", "b2"]),
+    st.sampled_from([" = ", "=", "  =  ", " = = ", " =\t"]),
+    st.lists(DSL_ALPHABET, max_size=30).map("".join),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(LABELLED_LINE, min_size=1, max_size=4).map("\n".join))
+def test_labelled_lines_parse_alike_with_or_without_a_shared_parse(text):
+    # The shortcut blanks the label out and parses the rest; any difference from
+    # parsing the whole line (statements, positions, messages) is a bug.
+    with pytest.MonkeyPatch.context() as patch:
+        assert _outcome(text, True, patch) == _outcome(text, False, patch)
+
+
+@pytest.mark.parametrize("text", VALID_CELLS)
+def test_valid_cells_parse_alike_with_or_without_a_shared_parse(text, monkeypatch):
+    assert _outcome(text, True, monkeypatch) == _outcome(text, False, monkeypatch)
+
+
+def test_lines_alike_but_for_their_labels_share_one_parse(monkeypatch):
+    from lazymagic.dsl import parser
+
+    parser._parse_code.cache_clear()
+    statements = parse("fc1 = dense 64\nfc2 = dense 64\nfc3 = dense 64\n")
+    assert [(s.label, s.label_column, s.column) for s in statements] == [
+        ("fc1", 1, 7),
+        ("fc2", 1, 7),
+        ("fc3", 1, 7),
+    ]
+    assert parser._parse_code.cache_info().misses == 1
