@@ -469,8 +469,8 @@ _SHARE_LABELLED_PARSES = True
 
 
 def _labelled_tree(code: str) -> tuple[Tree, _Word] | None:
-    """The tree of ``code`` with its label blanked out, and the label, if that
-    parse stands for the whole line's.
+    """The statement tree of ``code`` with its label blanked out, and the label,
+    if that parse stands for the whole line's.
 
     Cells label many lines that are otherwise alike (``fc1 = dense 64``, ``fc2 =
     dense 64``). Blanking the label with spaces keeps every column, and lines
@@ -489,7 +489,7 @@ def _labelled_tree(code: str) -> tuple[Tree, _Word] | None:
     statement = tree.children[0]
     if not isinstance(statement, Tree) or statement.children[0] is not None:
         return None
-    return tree, _Word(found.group(2), start + 1)
+    return statement, _Word(found.group(2), start + 1)
 
 
 def _parse_statement(line: _Line) -> Statement | _Header:
@@ -498,10 +498,7 @@ def _parse_statement(line: _Line) -> Statement | _Header:
     _check_nesting(line)
     labelled = _labelled_tree(line.code)
     if labelled is not None:
-        tree, label = labelled
-        statement = tree.children[0]
-        assert isinstance(statement, Tree)
-        return _Statement(line, statement, label).build()
+        return _Statement(line, *labelled).build()
     try:
         tree = _parse_code(line.code)
     except UnexpectedInput as error:

@@ -62,6 +62,22 @@ def as_tuple(value: int | Sequence[int], nd: int, what: str, owner: str) -> tupl
     return tuple(int(v) for v in items)
 
 
+def check_spatial_sizes(layer: Block, shape: Shape, verb: str) -> None:
+    """Refuse an input with a spatial size of 0, naming the axis."""
+    spatial = shape[2:]
+    if 0 not in spatial:
+        return
+    i = spatial.index(0)
+    axis = AXES[len(spatial) - 1][i] if len(spatial) <= 2 else f"axis {i + 2}"
+    raise layer_error(
+        layer,
+        f"received an input of {axis} 0 (shape {format_shape(shape)}); a spatial "
+        f"size of 0 leaves nothing to {verb}.",
+        "No parameter was changed. An image or signal needs at least one value "
+        "along each spatial axis; check how the input was cut or reshaped.",
+    )
+
+
 def output_sizes(
     layer: Block,
     shape: Shape,
@@ -71,19 +87,13 @@ def output_sizes(
     dilation: tuple[int, ...],
 ) -> tuple:
     """The spatial output sizes, or a ShapeError showing the arithmetic."""
+    # Padding would otherwise make windows of padding alone.
+    check_spatial_sizes(layer, shape, "slide a window over")
     nd = len(kernel)
     sizes = []
     for i in range(nd):
         n = shape[2 + i]
         axis = AXES[nd - 1][i]
-        if n == 0:  # padding would otherwise make windows of padding alone
-            raise layer_error(
-                layer,
-                f"received an input of {axis} 0 (shape {format_shape(shape)}).",
-                "No parameter was changed. An image or signal needs at least "
-                "one value along each spatial axis; check how the input was "
-                "cut or reshaped.",
-            )
         out = window_output(n, kernel[i], stride[i], padding[i], dilation[i])
         if isinstance(out, int) and out <= 0 and isinstance(n, int):
             arithmetic = window_arithmetic(

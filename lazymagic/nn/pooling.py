@@ -11,7 +11,7 @@ import numpy as np
 from ..engine.block import Block, Context, Plan, layer_error
 from ..engine.shapes import Shape, format_shape, window_size
 from ..errors import InvalidValueError
-from .conv import as_tuple, check_rank, output_sizes, pad
+from .conv import as_tuple, check_rank, check_spatial_sizes, output_sizes, pad
 
 
 class _Pool(Block):
@@ -164,14 +164,7 @@ class GlobalAvgPool(Block):
                 f"(batch, channels, ...); it got shape {format_shape(shape)}.",
                 "Use it after convolutions, before flatten.",
             )
-        if 0 in shape[2:]:
-            raise layer_error(
-                self,
-                f"received an input with a spatial size of 0 (shape "
-                f"{format_shape(shape)}); there is nothing to average.",
-                "An image or signal needs at least one value along each spatial "
-                "axis; check how the input was cut or reshaped.",
-            )
+        check_spatial_sizes(self, shape, "average")
         return (shape[0], shape[1], *([1] * (len(shape) - 2)))
 
     def _forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
